@@ -1,0 +1,132 @@
+// `npm run bench`: berth's figures, and Docker's in the same run when DOCKER_HOST names an engine.
+//   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
+//   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
+//   - berthd's idle RSS
+// Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
+import { startRegistry } from '../test/fixtures/registry.js';
+import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(fn: () => Promise<{ code: number; stderr: string }>): Promise<number> {
+  const t = process.hrtime.bigint();
+  const r = await fn();
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.code !== 0) throw new Error(`benchmark command failed (${r.code}): ${r.stderr}`);
+  return ms;
+}
+
+async function startLatency(run: () => Promise<{ code: number; stderr: string }>): Promise<number> {
+  await run(); // warm-up: page cache, first-run costs
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await timeIt(run));
+  return median(times);
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function dockerEnginePids(): number[] {
+  const out = spawnSync('pgrep', ['-x', 'dockerd|containerd'], { encoding: 'utf8' }).stdout ?? '';
+  return out.split('\n').filter(Boolean).map(Number);
+}
+
+interface Figures {
+  startBerthCli?: number;
+  startDockerCli: number;
+  pullMBps: number;
+  idleRssMiB: number;
+}
+
+function row(name: string, berth: number | undefined, docker: number | undefined, unit: string, lowerIsBetter: boolean): string {
+  const b = berth === undefined ? '-' : berth.toFixed(1);
+  const d = docker === undefined ? '-' : docker.toFixed(1);
+  let ratio = '-';
+  if (berth !== undefined && docker !== undefined && berth > 0 && docker > 0) {
+    ratio = lowerIsBetter ? `${(berth / docker).toFixed(2)}x of Docker's` : `${(berth / docker).toFixed(2)}x Docker's`;
+  }
+  return `${name.padEnd(40)} ${(b + ' ' + unit).padStart(14)} ${(d + ' ' + unit).padStart(14)}   ${ratio}`;
+}
+
+async function main(): Promise<void> {
+  const registry = await startRegistry();
+  const daemon = new TestDaemon({ mirrors: [registry.url], insecureRegistries: [registry.host] });
+  try {
+    process.stderr.write('preparing images (the bench image is built once and cached)...\n');
+    await pushBusybox(registry.host);
+    const bench = await pushBenchImage(registry.host, 'bench/multilayer', 'latest', join(REPO_ROOT, '.tmp', 'bench-cache'));
+    const benchRef = `${registry.host}/bench/multilayer:latest`;
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/bench/multilayer/manifests/${bench.digest}`, {
+        headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+      })
+    ).json()) as { layers: Array<{ size: number }> };
+    const compressedBytes = manifest.layers.reduce((sum, l) => sum + l.size, 0);
+    await daemon.start();
+
+    const berth: Figures = { startDockerCli: 0, pullMBps: 0, idleRssMiB: 0 };
+    await daemon.docker(['pull', 'busybox']);
+    berth.idleRssMiB = rssMiB(daemon.pid!);
+    berth.startBerthCli = await startLatency(() => daemon.berth(['run', '--rm', 'busybox', 'true']));
+    berth.startDockerCli = await startLatency(() => daemon.docker(['run', '--rm', 'busybox', 'true']));
+    const pulls: number[] = [];
+    for (let i = 0; i < PULL_RUNS; i++) {
+      await daemon.docker(['rmi', '-f', benchRef]);
+      pulls.push(await timeIt(() => daemon.docker(['pull', '-q', benchRef])));
+    }
+    berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
+
+    let docker: Figures | undefined;
+    if (process.env.DOCKER_HOST) {
+      const env = { DOCKER_HOST: process.env.DOCKER_HOST };
+      const dockerCmd = (args: string[]) => runCommand('docker', args, { env });
+      const busybox = `${registry.host}/library/busybox:latest`;
+      const pulled = await dockerCmd(['pull', '-q', busybox]);
+      if (pulled.code !== 0) throw new Error(`the Docker engine at ${process.env.DOCKER_HOST} cannot pull from ${registry.host}: ${pulled.stderr}`);
+      docker = { startDockerCli: 0, pullMBps: 0, idleRssMiB: 0 };
+      docker.startDockerCli = await startLatency(() => dockerCmd(['run', '--rm', busybox, 'true']));
+      const dockerPulls: number[] = [];
+      for (let i = 0; i < PULL_RUNS; i++) {
+        await dockerCmd(['rmi', '-f', benchRef]);
+        dockerPulls.push(await timeIt(() => dockerCmd(['pull', '-q', benchRef])));
+      }
+      await dockerCmd(['rmi', '-f', benchRef]);
+      docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
+      docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
+    }
+
+    const lines = [
+      '',
+      `${'figure'.padEnd(40)} ${'berth'.padStart(14)} ${'docker'.padStart(14)}   ratio`,
+      row('start latency, berth CLI (median)', berth.startBerthCli, docker?.startDockerCli, 'ms', true),
+      row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
+      row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
+      row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
+      '',
+      `runs: ${RUNS} starts, ${PULL_RUNS} pulls; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await daemon.cleanup();
+    await registry.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,190 @@
+// /containers/*: create, start, wait, attach, logs, list, inspect, stop, kill, delete.
+import type { Duplex } from 'node:stream';
+import type { Daemon } from '../daemon/daemon.js';
+import { containerInspect, containerSummary } from '../containers/inspect.js';
+import type { CreateRequest, WaitCondition } from '../containers/manager.js';
+import type { ContainerConfig, HostConfig } from '../containers/model.js';
+import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
+import { InvalidParameterError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import type { Router } from './router.js';
+import { type ApiContext, boolQuery, commonHeaders, hijack, intQuery, readJson, sendJson, sendNoContent } from './http.js';
+
+const log = logger('api');
+
+type CreateBody = ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown };
+
+const STRING_ARRAY_FIELDS = ['Env', 'Cmd', 'Entrypoint'] as const;
+
+function validateCreateBody(body: CreateBody): void {
+  if (typeof body.Image !== 'string' || body.Image === '') {
+    throw new InvalidParameterError('config cannot be empty in order to create a container');
+  }
+  for (const field of STRING_ARRAY_FIELDS) {
+    const v = body[field];
+    if (v === undefined || v === null || typeof v === 'string') continue;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+      throw new InvalidParameterError(`json: cannot unmarshal ${typeof v} into Go struct field ContainerConfig.${field} of type []string`);
+    }
+  }
+  if (body.HostConfig !== undefined && (typeof body.HostConfig !== 'object' || body.HostConfig === null || Array.isArray(body.HostConfig))) {
+    throw new InvalidParameterError('json: cannot unmarshal HostConfig: expected an object');
+  }
+}
+
+/** Docker's `since`/`until`: unix seconds with an optional fraction, or an RFC 3339 time. */
+function timeQuery(ctx: ApiContext, name: string): number | undefined {
+  const v = ctx.query.get(name);
+  if (v === null || v === '' || v === '0') return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidParameterError(`invalid value for ${name}: ${v}`);
+  return t;
+}
+
+function streamFilter(ctx: ApiContext): { stdout: boolean; stderr: boolean } {
+  return { stdout: boolQuery(ctx, 'stdout'), stderr: boolQuery(ctx, 'stderr') };
+}
+
+async function pumpLogs(
+  out: Duplex | NodeJS.WritableStream,
+  entries: AsyncIterable<LogEntry>,
+  opts: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean },
+): Promise<void> {
+  for await (const entry of entries) {
+    if (entry.stream === 'stdout' ? !opts.stdout : !opts.stderr) continue;
+    const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${entry.timestamp} `), entry.line]) : entry.line;
+    const chunk = opts.tty ? payload : frame(entry.stream === 'stdout' ? 1 : 2, payload);
+    if (!(out as NodeJS.WritableStream).write(chunk)) {
+      await new Promise<void>((resolve) => (out as NodeJS.WritableStream).once('drain', () => resolve()));
+    }
+  }
+}
+
+export function registerContainerRoutes(router: Router, daemon: Daemon): void {
+  const containers = daemon.containers;
+
+  router.add('POST', '/containers/create', async (ctx) => {
+    const body = await readJson<CreateBody>(ctx);
+    validateCreateBody(body);
+    const { HostConfig: hostConfig, NetworkingConfig: _net, ...config } = body;
+    const req: CreateRequest = { name: ctx.query.get('name') ?? undefined, config, hostConfig: hostConfig ?? {} };
+    const { id, warnings } = await containers.create(req);
+    sendJson(ctx, 201, { Id: id, Warnings: warnings });
+  });
+
+  router.add('GET', '/containers/json', (ctx) => {
+    const all = boolQuery(ctx, 'all');
+    const limit = intQuery(ctx, 'limit');
+    let list = containers
+      .list()
+      .filter((c) => all || limit !== undefined || c.state.Status === 'running' || c.state.Status === 'paused')
+      .sort((a, b) => b.created.localeCompare(a.created));
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    sendJson(ctx, 200, list.map((c) => containerSummary(c)));
+  });
+
+  router.add('GET', '/containers/{id}/json', (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const lowerDirs = c.chainIds.slice().reverse().map((id) => daemon.snapshots.diffPath(id));
+    sendJson(ctx, 200, containerInspect(c, { dataRoot: daemon.config.dataRoot, lowerDirs }));
+  });
+
+  router.add('POST', '/containers/{id}/start', async (ctx) => {
+    const result = await containers.start(ctx.params.id);
+    sendNoContent(ctx, result === 'already' ? 304 : 204);
+  });
+
+  router.add('POST', '/containers/{id}/stop', async (ctx) => {
+    const result = await containers.stop(ctx.params.id, intQuery(ctx, 't'), ctx.query.get('signal') ?? undefined);
+    sendNoContent(ctx, result === 'already' ? 304 : 204);
+  });
+
+  router.add('POST', '/containers/{id}/kill', async (ctx) => {
+    await containers.kill(ctx.params.id, ctx.query.get('signal') || 'SIGKILL');
+    sendNoContent(ctx);
+  });
+
+  router.add('POST', '/containers/{id}/wait', async (ctx) => {
+    const condition = (ctx.query.get('condition') || 'not-running') as WaitCondition;
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) {
+      throw new InvalidParameterError(`invalid condition: "${condition}"`);
+    }
+    containers.get(ctx.params.id);
+    // Headers go out at once, as dockerd does, so the client knows the wait is in place.
+    const res = ctx.res!;
+    res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const result = await containers.wait(ctx.params.id, condition);
+    res.end(JSON.stringify(result) + '\n');
+  });
+
+  router.add('DELETE', '/containers/{id}', async (ctx) => {
+    await containers.remove(ctx.params.id, { force: boolQuery(ctx, 'force') });
+    sendNoContent(ctx);
+  });
+
+  router.add('GET', '/containers/{id}/logs', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const { stdout, stderr } = streamFilter(ctx);
+    if (!stdout && !stderr) throw new InvalidParameterError('You must choose at least one stream');
+    const tailText = ctx.query.get('tail');
+    const tail = tailText === null || tailText === '' || tailText === 'all' ? undefined : Number(tailText);
+    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for tail: ${tailText}`);
+    const follow = boolQuery(ctx, 'follow');
+    const tty = c.config.Tty ?? false;
+    const res = ctx.res!;
+    res.writeHead(200, {
+      ...commonHeaders(),
+      'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    });
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const running = c.state.Status === 'running' || c.state.Status === 'paused';
+    const entries = readLogEntries(c.logPath, {
+      since: timeQuery(ctx, 'since'),
+      until: timeQuery(ctx, 'until'),
+      tail,
+      follow: follow && running,
+      untilExited: containers.exited(c.id),
+      signal: abort.signal,
+    });
+    try {
+      await pumpLogs(res, entries, { stdout, stderr, tty, timestamps: boolQuery(ctx, 'timestamps') });
+    } catch (err) {
+      if (!abort.signal.aborted) log.warn({ err, id: c.id }, 'log stream failed');
+    }
+    res.end();
+  });
+
+  router.add('POST', '/containers/{id}/attach', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const { stdout, stderr } = streamFilter(ctx);
+    const tty = c.config.Tty ?? false;
+    const attachedAt = Date.now();
+    const stream = hijack(ctx, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    const abort = new AbortController();
+    stream.on('close', () => abort.abort());
+    stream.on('error', () => abort.abort());
+    // stdin is not wired yet: drain whatever the client sends so the connection stays healthy.
+    stream.resume();
+    try {
+      if (boolQuery(ctx, 'logs')) {
+        await pumpLogs(stream, readLogEntries(c.logPath, { signal: abort.signal }), { stdout, stderr, tty, timestamps: false });
+      }
+      if (boolQuery(ctx, 'stream')) {
+        // Output since the attach, until the run that is going on (or about to start) ends.
+        const entries = readLogEntries(c.logPath, {
+          since: attachedAt,
+          follow: true,
+          untilExited: containers.endOfRun(c.id),
+          signal: abort.signal,
+        });
+        await pumpLogs(stream, entries, { stdout, stderr, tty, timestamps: false });
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) log.warn({ err, id: c.id }, 'attach stream failed');
+    }
+    stream.end();
+  });
+}

@@ -1,0 +1,2 @@
+// berth kill: see ./stop.ts.
+export { kill as default } from './stop.js';

@@ -1,0 +1,336 @@
+// berth run: create (pulling a missing image), attach, wait, start, exit with the container's
+// status, as docker's run.go does. Exit codes: 125 for berth/daemon errors, 126/127 when the
+// command cannot be invoked/found, otherwise the container's own status.
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { ApiError, FrameDemuxer, type ApiClient } from '../api-client.js';
+import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
+import { parseNormalizedNamed, refString } from '../format.js';
+import { pullImage } from '../pull-stream.js';
+
+const SPEC: CommandSpec = {
+  name: 'run',
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  description: 'Create and run a new container from an image',
+  stopAtFirstArg: true,
+  flags: [
+    { long: 'cap-add', type: 'list', description: 'Add Linux capabilities' },
+    { long: 'cap-drop', type: 'list', description: 'Drop Linux capabilities' },
+    { long: 'cpus', type: 'string', valueName: 'decimal', description: 'Number of CPUs' },
+    { long: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' },
+    { long: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
+    { long: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
+    { long: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
+    { long: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
+    { long: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+    { long: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
+    { long: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
+    { long: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
+    { long: 'name', type: 'string', description: 'Assign a name to the container' },
+    { long: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
+    { long: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+    { long: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
+    { long: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
+    { long: 'pull', type: 'string', description: 'Pull image before running ("always", "missing", "never")', default: 'missing' },
+    { long: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
+    { long: 'read-only', type: 'bool', description: "Mount the container's root filesystem as read only" },
+    { long: 'restart', type: 'string', description: 'Restart policy to apply when a container exits', default: 'no' },
+    { long: 'rm', type: 'bool', description: 'Automatically remove the container and its associated anonymous volumes when it exits' },
+    { long: 'security-opt', type: 'list', description: 'Security Options' },
+    { long: 'sig-proxy', type: 'bool', description: 'Proxy received signals to the process', default: true },
+    { long: 'stop-signal', type: 'string', description: 'Signal to stop a container' },
+    { long: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
+    { long: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
+    { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
+    { long: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
+  ],
+};
+
+/** docker's withHelp decoration for run errors. */
+function runError(message: string, code: number): StatusError {
+  return new StatusError(`berth: ${message}\n\nRun 'berth run --help' for more information`, code);
+}
+
+/** toStatusError: the daemon's start error tells whether the command was missing or not runnable. */
+export function startErrorCode(message: string): number {
+  if (message.includes('executable file not found') || message.includes('no such file or directory') || message.includes('system cannot find the file specified')) return 127;
+  if (message.includes('permission denied') || message.includes('is a directory')) return 126;
+  return 125;
+}
+
+/** go-units RAMInBytes: "512m", "1g", "100k" (binary multiples), plain bytes. */
+export function ramInBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(v.trim());
+  if (!m) throw new Error(`invalid size: '${v}'`);
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+  return Math.trunc(Number(m[1]) * mult[m[2].toLowerCase()]);
+}
+
+interface PortSpec {
+  exposed: Record<string, object>;
+  bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+}
+
+/** -p [ip:][hostPort:]containerPort[/proto] (no ranges). */
+export function parsePorts(specs: string[]): PortSpec {
+  const out: PortSpec = { exposed: {}, bindings: {} };
+  for (const spec of specs) {
+    const [addr, proto = 'tcp'] = spec.split('/');
+    const parts = addr.startsWith('[') ? addr.split(/(?<=\]):/) : addr.split(':');
+    let ip = '';
+    let host = '';
+    let container: string;
+    if (parts.length === 1) container = parts[0];
+    else if (parts.length === 2) [host, container] = parts;
+    else [ip, host, container] = [parts.slice(0, -2).join(':'), parts[parts.length - 2], parts[parts.length - 1]];
+    if (!/^\d+$/.test(container)) throw new Error(`invalid containerPort: ${container}`);
+    const key = `${container}/${proto}`;
+    out.exposed[key] = {};
+    (out.bindings[key] ??= []).push({ HostIp: ip.replace(/^\[|\]$/g, ''), HostPort: host });
+  }
+  return out;
+}
+
+/** opts.ValidateEnv: "NAME" alone takes the client's value when it has one. */
+function envEntry(e: string): string {
+  if (e.includes('=')) return e;
+  return process.env[e] !== undefined ? `${e}=${process.env[e]}` : e;
+}
+
+function envFile(path: string): string[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map(envEntry);
+}
+
+export interface RunOptions {
+  detach?: boolean;
+  rm?: boolean;
+  env?: string[];
+  envFile?: string[];
+  name?: string;
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  label?: string[];
+  hostname?: string;
+  platform?: string;
+  pull?: string;
+  quiet?: boolean;
+  publish?: string[];
+  volume?: string[];
+  network?: string;
+  restart?: string;
+  privileged?: boolean;
+  readOnly?: boolean;
+  init?: boolean;
+  memory?: string;
+  cpus?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  stopSignal?: string;
+  sigProxy?: boolean;
+}
+
+/** The create body docker's CLI sends (Config + HostConfig + NetworkingConfig). */
+export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Record<string, unknown> {
+  const attach = !o.detach;
+  const env = [...(o.envFile ?? []).flatMap(envFile), ...(o.env ?? []).map(envEntry)];
+  const labels: Record<string, string> = {};
+  for (const l of o.label ?? []) {
+    const i = l.indexOf('=');
+    labels[i >= 0 ? l.slice(0, i) : l] = i >= 0 ? l.slice(i + 1) : '';
+  }
+  const ports = parsePorts(o.publish ?? []);
+  const binds: string[] = [];
+  const volumes: Record<string, object> = {};
+  for (const v of o.volume ?? []) {
+    if (v.includes(':')) binds.push(v);
+    else volumes[v] = {};
+  }
+  let restart = { Name: 'no', MaximumRetryCount: 0 };
+  if (o.restart && o.restart !== 'no') {
+    const [name, count] = o.restart.split(':');
+    restart = { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
+  }
+  if (o.rm && restart.Name !== 'no') throw new Error('Conflicting options: --restart and --rm');
+  const interactive = Boolean(o.interactive);
+  const hostConfig: Record<string, unknown> = {
+    Binds: binds.length ? binds : null,
+    NetworkMode: o.network ?? 'default',
+    PortBindings: ports.bindings,
+    RestartPolicy: restart,
+    AutoRemove: Boolean(o.rm),
+    ConsoleSize: [0, 0],
+    CapAdd: o.capAdd?.length ? o.capAdd : null,
+    CapDrop: o.capDrop?.length ? o.capDrop : null,
+    Privileged: Boolean(o.privileged),
+    ReadonlyRootfs: Boolean(o.readOnly),
+    SecurityOpt: o.securityOpt?.length ? o.securityOpt : null,
+    Memory: o.memory ? ramInBytes(o.memory) : 0,
+    NanoCpus: o.cpus ? Math.round(Number(o.cpus) * 1e9) : 0,
+  };
+  if (o.init) hostConfig.Init = true;
+  const body: Record<string, unknown> = {
+    Hostname: o.hostname ?? '',
+    Domainname: '',
+    User: o.user ?? '',
+    AttachStdin: attach && interactive,
+    AttachStdout: attach,
+    AttachStderr: attach,
+    ExposedPorts: Object.keys(ports.exposed).length ? ports.exposed : undefined,
+    Tty: Boolean(o.tty),
+    OpenStdin: interactive,
+    StdinOnce: attach && interactive,
+    Env: env.length ? env : null,
+    Cmd: cmd.length ? cmd : null,
+    Image: image,
+    Volumes: volumes,
+    WorkingDir: o.workdir ?? '',
+    Entrypoint: o.entrypoint !== undefined ? [o.entrypoint] : null,
+    OnBuild: null,
+    Labels: labels,
+    StopSignal: o.stopSignal,
+    HostConfig: hostConfig,
+    NetworkingConfig: { EndpointsConfig: {} },
+  };
+  return body;
+}
+
+async function createContainer(ctx: Context, client: ApiClient, o: RunOptions, body: Record<string, unknown>, image: string): Promise<string> {
+  const ref = parseNormalizedNamed(image);
+  const isId = /^(sha256:)?[0-9a-f]{64}$/.test(image);
+  const named = isId ? undefined : { ...ref, tag: ref.digest ? ref.tag : (ref.tag ?? 'latest') };
+  const query = { name: o.name, platform: o.platform };
+  const pull = async () => {
+    await pullImage(client, named!, { platform: o.platform, stream: o.quiet ? undefined : process.stderr });
+  };
+  if (o.pull === 'always' && named) await pull();
+  try {
+    const res = await client.json<{ Id: string; Warnings?: string[] }>('POST', '/containers/create', { query, body });
+    for (const w of res.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+    return res.Id;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404 || !named || (o.pull ?? 'missing') !== 'missing') throw err;
+    if (!o.quiet) process.stderr.write(`Unable to find image '${refString(named, true)}' locally\n`);
+    await pull();
+    const res = await client.json<{ Id: string; Warnings?: string[] }>('POST', '/containers/create', { query, body });
+    for (const w of res.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+    return res.Id;
+  }
+}
+
+/** Wire the hijacked attach stream to our stdout/stderr (and stdin with -i). Resolves at its end. */
+function pumpAttach(socket: Socket, head: Buffer, tty: boolean, interactive: boolean): Promise<void> {
+  const write = (stream: number, data: Buffer) => {
+    if (stream === 2 || stream === 3) process.stderr.write(data);
+    else process.stdout.write(data);
+  };
+  const demux = tty ? undefined : new FrameDemuxer(write);
+  const onData = (chunk: Buffer) => (demux ? demux.push(chunk) : process.stdout.write(chunk));
+  if (head.length) onData(head);
+  socket.on('data', onData);
+  if (interactive) {
+    if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
+    process.stdin.pipe(socket);
+    // stdin's end half-closes the connection so the container sees EOF, as docker does.
+  }
+  return new Promise((resolve) => {
+    socket.once('end', resolve);
+    socket.once('close', resolve);
+    socket.once('error', () => resolve());
+  });
+}
+
+interface WaitResult {
+  StatusCode: number;
+  Error?: { Message?: string } | null;
+}
+
+export default async function run(ctx: Context, argv: string[]): Promise<number> {
+  const { opts, args } = parseArgs(SPEC, argv);
+  const o = opts as unknown as RunOptions;
+  checkArgs(SPEC, args, 1);
+  if (!['always', 'missing', 'never'].includes(o.pull ?? 'missing')) {
+    throw runError(`invalid pull option: '${o.pull}': must be one of "always", "missing" or "never"`, 125);
+  }
+  const [image, ...containerCmd] = args;
+  let body: Record<string, unknown>;
+  try {
+    body = buildCreateBody(o, image, containerCmd);
+  } catch (err) {
+    throw runError(errorText(err), 125);
+  }
+  const client = ctx.client();
+  let id: string;
+  try {
+    id = await createContainer(ctx, client, o, body, image);
+  } catch (err) {
+    throw runError(errorText(err), startErrorCode(errorText(err)));
+  }
+
+  if (o.detach) {
+    process.stdout.write(`${id}\n`);
+    try {
+      await client.call('POST', `/containers/${id}/start`);
+    } catch (err) {
+      throw runError(errorText(err), startErrorCode(errorText(err)));
+    }
+    return 0;
+  }
+
+  const tty = Boolean(o.tty);
+  const interactive = Boolean(o.interactive);
+  // Attach and register the wait before starting, so no output and no exit can be missed. The
+  // daemon sends the wait's headers once the waiter is in place.
+  const [attached, waitRes] = await Promise.all([
+    client.upgrade('POST', `/containers/${id}/attach`, { query: { stream: 1, stdin: interactive || undefined, stdout: 1, stderr: 1 } }),
+    client.request('POST', `/containers/${id}/wait`, { query: { condition: o.rm ? 'removed' : 'next-exit' } }),
+  ]).catch((err: unknown) => {
+    throw runError(errorText(err), 125);
+  });
+  const streamDone = pumpAttach(attached.socket, attached.head, tty, interactive);
+  const waitBody = (async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of waitRes as AsyncIterable<Buffer>) chunks.push(c);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as WaitResult;
+  })();
+  waitBody.catch(() => {});
+
+  try {
+    await client.call('POST', `/containers/${id}/start`);
+  } catch (err) {
+    attached.socket.destroy();
+    if (o.rm) await Promise.race([waitBody.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    throw runError(errorText(err), startErrorCode(errorText(err)));
+  }
+
+  if (o.sigProxy !== false && !tty) {
+    // sig-proxy: signals to the CLI go to the container's process.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
+      process.on(sig, () => {
+        client.call('POST', `/containers/${id}/kill`, { query: { signal: sig } }).catch(() => {});
+      });
+    }
+  }
+
+  let result: WaitResult;
+  try {
+    result = await waitBody;
+  } catch (err) {
+    throw new StatusError(errorText(err), 125);
+  }
+  // The daemon ends the attach stream once the run is over; give late output a bounded while.
+  await Promise.race([streamDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
+  if (tty && interactive && process.stdin.isTTY) process.stdin.setRawMode(false);
+  if (result.Error?.Message) {
+    process.stderr.write(`Error waiting for container: ${result.Error.Message}\n`);
+    return 125;
+  }
+  return result.StatusCode ?? 0;
+}

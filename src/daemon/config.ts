@@ -1,0 +1,189 @@
+// berthd configuration: dockerd's flags and daemon.json keys where they mean the same thing.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { InvalidParameterError } from '../util/errors.js';
+import type { LogLevel } from '../util/log.js';
+
+export interface DaemonConfig {
+  hosts: string[];
+  dataRoot: string;
+  execRoot: string;
+  pidfile: string;
+  configFile: string;
+  logLevel: LogLevel;
+  registryMirrors: string[];
+  insecureRegistries: string[];
+  liveRestore: boolean;
+  runtimePath: string;
+  conmonPath: string;
+  /** Unix socket group; docker uses "docker". Root-only (0660, gid 0) unless configured. */
+  group?: string;
+}
+
+export const DEFAULT_SOCKET = 'unix:///run/berth/berth.sock';
+const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+
+/** daemon.json keys berth understands, mapped to the config field they set. */
+const FILE_KEYS: Record<string, keyof DaemonConfig> = {
+  hosts: 'hosts',
+  'data-root': 'dataRoot',
+  'exec-root': 'execRoot',
+  pidfile: 'pidfile',
+  'log-level': 'logLevel',
+  'registry-mirrors': 'registryMirrors',
+  'insecure-registries': 'insecureRegistries',
+  'live-restore': 'liveRestore',
+  group: 'group',
+};
+/** Keys docker accepts that berth reads but whose feature lands later; accepted so a docker daemon.json loads. */
+const ACCEPTED_LATER = new Set(['bip', 'default-address-pools', 'default-runtime', 'runtimes', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+export function defaultConfig(): DaemonConfig {
+  return {
+    hosts: [DEFAULT_SOCKET],
+    dataRoot: '/var/lib/berth',
+    execRoot: '/run/berth',
+    pidfile: '/run/berth/berthd.pid',
+    configFile: DEFAULT_CONFIG_FILE,
+    logLevel: 'info',
+    registryMirrors: [],
+    insecureRegistries: [],
+    liveRestore: true,
+    runtimePath: 'runc',
+    conmonPath: 'conmon',
+  };
+}
+
+export const USAGE = `Usage:	berthd [OPTIONS]
+
+A self-sufficient runtime for containers, Docker-compatible.
+
+Options:
+      --config-file string        Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
+      --data-root string          Root directory of persistent state (default "/var/lib/berth")
+      --exec-root string          Root directory for execution state files (default "/run/berth")
+  -H, --host list                 Daemon socket(s) to connect to (default ${DEFAULT_SOCKET})
+  -l, --log-level string          Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
+  -D, --debug                     Enable debug mode
+  -p, --pidfile string            Path to use for daemon PID file (default "/run/berth/berthd.pid")
+      --registry-mirror list      Preferred registry mirror
+      --insecure-registry list    Enable insecure registry communication
+      --live-restore              Keep containers running when the daemon stops (default true)
+  -h, --help                      Print usage
+  -v, --version                   Print version information and quit
+`;
+
+export type ParsedArgs = { config: DaemonConfig; help: boolean; version: boolean };
+
+export function parseDaemonArgs(argv: string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string', short: 'H', multiple: true },
+        'data-root': { type: 'string' },
+        'exec-root': { type: 'string' },
+        pidfile: { type: 'string', short: 'p' },
+        'config-file': { type: 'string' },
+        'log-level': { type: 'string', short: 'l' },
+        debug: { type: 'boolean', short: 'D' },
+        'registry-mirror': { type: 'string', multiple: true },
+        'insecure-registry': { type: 'string', multiple: true },
+        'live-restore': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new InvalidParameterError((err as Error).message);
+  }
+  const v = parsed.values;
+  const config = defaultConfig();
+  const configFile = v['config-file'] ?? DEFAULT_CONFIG_FILE;
+  config.configFile = configFile;
+  const fromFile = readConfigFile(configFile, v['config-file'] !== undefined);
+
+  const fromFlags: Partial<DaemonConfig> = {};
+  if (v.host) fromFlags.hosts = v.host;
+  if (v['data-root']) fromFlags.dataRoot = v['data-root'];
+  if (v['exec-root']) fromFlags.execRoot = v['exec-root'];
+  if (v.pidfile) fromFlags.pidfile = v.pidfile;
+  if (v['log-level']) fromFlags.logLevel = checkLogLevel(v['log-level']);
+  if (v.debug) fromFlags.logLevel = 'debug';
+  if (v['registry-mirror']) fromFlags.registryMirrors = v['registry-mirror'];
+  if (v['insecure-registry']) fromFlags.insecureRegistries = v['insecure-registry'];
+  if (v['live-restore'] !== undefined) fromFlags.liveRestore = v['live-restore'];
+
+  // dockerd refuses a directive given both ways rather than silently picking one.
+  const fileKeyOf = (field: string) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field) ?? field;
+  const both = Object.keys(fromFlags).filter((k) => k in fromFile).map(fileKeyOf);
+  if (both.length > 0) {
+    throw new InvalidParameterError(
+      `unable to configure the berth daemon with file ${configFile}: the following directives are specified both as a flag and in the configuration file: ${both.join(', ')}`,
+    );
+  }
+  Object.assign(config, fromFile, fromFlags);
+  // The pidfile follows a non-default exec root so isolated instances never share one.
+  if (!fromFlags.pidfile && !fromFile.pidfile && config.execRoot !== '/run/berth') config.pidfile = `${config.execRoot}/berthd.pid`;
+  return { config, help: v.help ?? false, version: v.version ?? false };
+}
+
+function checkLogLevel(level: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new InvalidParameterError(`unable to parse logging level: ${level}`);
+  return level as LogLevel;
+}
+
+export function readConfigFile(path: string, required: boolean): Partial<DaemonConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return {};
+    throw new InvalidParameterError(`unable to configure the berth daemon with file ${path}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidParameterError(`unable to configure the berth daemon with file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidParameterError(`unable to configure the berth daemon with file ${path}: expected a JSON object`);
+  }
+  const out: Partial<DaemonConfig> = {};
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    const field = FILE_KEYS[key];
+    if (!field) {
+      if (!ACCEPTED_LATER.has(key)) unknown.push(key);
+      continue;
+    }
+    (out as Record<string, unknown>)[field] = checkType(path, key, field, value);
+  }
+  if (unknown.length > 0) {
+    throw new InvalidParameterError(
+      `unable to configure the berth daemon with file ${path}: the following directives don't match any configuration option: ${unknown.join(', ')}`,
+    );
+  }
+  return out;
+}
+
+function checkType(path: string, key: string, field: keyof DaemonConfig, value: unknown): unknown {
+  const bad = (want: string) =>
+    new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "${key}" must be ${want}`);
+  const def = defaultConfig()[field];
+  if (Array.isArray(def)) {
+    if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
+    return value;
+  }
+  if (typeof def === 'boolean') {
+    if (typeof value !== 'boolean') throw bad('true or false');
+    return value;
+  }
+  if (typeof value !== 'string') throw bad('a string');
+  return field === 'logLevel' ? checkLogLevel(value) : value;
+}

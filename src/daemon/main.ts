@@ -1,0 +1,63 @@
+// berthd entry point: parse flags, take the pidfile, start the engine, stop cleanly on signals.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { errorMessage } from '../util/errors.js';
+import { configureLogging, logger } from '../util/log.js';
+import { parseDaemonArgs, USAGE } from './config.js';
+import { Daemon } from './daemon.js';
+import { BERTH_VERSION } from '../api/system.js';
+
+function takePidfile(path: string): void {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    if (pid > 0 && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new Error(`pid file found, ensure berthd is not running or delete ${path}`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${process.pid}`);
+}
+
+async function main(): Promise<void> {
+  const { config, help, version } = parseDaemonArgs(process.argv.slice(2));
+  if (help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (version) {
+    process.stdout.write(`Berth version ${BERTH_VERSION}\n`);
+    return;
+  }
+  configureLogging(config.logLevel);
+  const log = logger('daemon');
+  takePidfile(config.pidfile);
+  const daemon = await Daemon.start(config);
+  log.info({ dataRoot: config.dataRoot, execRoot: config.execRoot }, 'berthd ready');
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    daemon
+      .stop()
+      .catch((err) => log.error({ err }, 'shutdown failed'))
+      .finally(() => {
+        rmSync(config.pidfile, { force: true });
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`berthd: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

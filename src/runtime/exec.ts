@@ -1,0 +1,45 @@
+// Run a helper program (runc, mount, ip) and collect its output; failures carry its stderr.
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { SystemError } from '../util/errors.js';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function execFileCollect(cmd: string, args: string[], opts: { input?: string } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (err) => reject(new SystemError(`${cmd}: ${err.message}`, { cause: err })));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+  });
+}
+
+/** Run and require exit code 0. */
+export async function execChecked(cmd: string, args: string[], opts: { input?: string } = {}): Promise<string> {
+  const r = await execFileCollect(cmd, args, opts);
+  if (r.code !== 0) throw new SystemError(`${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit status ${r.code}`}`);
+  return r.stdout;
+}
+
+/** Absolute path of a program on PATH (conmon insists on an absolute runtime path). */
+export function lookPath(program: string): string {
+  if (program.includes('/')) return program;
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const candidate = `${dir}/${program}`;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new SystemError(`${program}: executable file not found in $PATH`);
+}

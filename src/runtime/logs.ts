@@ -1,0 +1,163 @@
+// Container logs as conmon writes them (k8s-file: `<RFC3339Nano> <stdout|stderr> <P|F> <text>`),
+// read back as entries for `logs`, and followed for `logs -f` and non-TTY attach.
+import { watch, type FSWatcher } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+
+export interface LogEntry {
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, UTC ("Z"), as docker prints with --timestamps. */
+  timestamp: string;
+  /** Milliseconds since the epoch, for since/until. */
+  time: number;
+  /** The line's bytes, with its trailing newline when the line was complete. */
+  line: Buffer;
+}
+
+export interface ReadLogOptions {
+  since?: number;
+  until?: number;
+  tail?: number;
+  follow?: boolean;
+  /** In follow mode: once this resolves, what is in the file is read and the stream ends. */
+  untilExited?: Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** docker's 8-byte stream header: [stream, 0, 0, 0, size (uint32 BE)] + payload. */
+export function frame(stream: 1 | 2, payload: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header[0] = stream;
+  header.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
+function normaliseTimestamp(ts: string): { timestamp: string; time: number } {
+  // conmon writes "+00:00"; docker prints "Z". Date.parse only reads milliseconds.
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(ts);
+  if (!m) return { timestamp: ts, time: Date.parse(ts) };
+  const frac = m[2] ?? '';
+  const time = Date.parse(`${m[1]}${frac.slice(0, 4)}${m[3]}`);
+  const timestamp = m[3] === '+00:00' || m[3] === 'Z' ? `${m[1]}${frac}Z` : ts;
+  return { timestamp, time };
+}
+
+/** Parses complete lines; joins partial (P) lines with their final (F) part per stream. */
+class LineParser {
+  private rest = Buffer.alloc(0);
+  private readonly partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+
+  push(chunk: Buffer): LogEntry[] {
+    const data = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
+    const out: LogEntry[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = data.indexOf(10, start);
+      if (nl < 0) break;
+      const entry = this.parseLine(data.subarray(start, nl));
+      if (entry) out.push(entry);
+      start = nl + 1;
+    }
+    this.rest = Buffer.from(data.subarray(start));
+    return out;
+  }
+
+  private parseLine(line: Buffer): LogEntry | undefined {
+    const s1 = line.indexOf(32);
+    const s2 = line.indexOf(32, s1 + 1);
+    const s3 = line.indexOf(32, s2 + 1);
+    if (s1 < 0 || s2 < 0) return undefined;
+    const stream = line.toString('latin1', s1 + 1, s2);
+    if (stream !== 'stdout' && stream !== 'stderr') return undefined;
+    const tag = line.toString('latin1', s2 + 1, s3 < 0 ? line.length : s3);
+    const text = s3 < 0 ? Buffer.alloc(0) : line.subarray(s3 + 1);
+    if (tag === 'P') {
+      this.partial[stream].push(Buffer.from(text));
+      return undefined;
+    }
+    const parts = this.partial[stream];
+    this.partial[stream] = [];
+    const { timestamp, time } = normaliseTimestamp(line.toString('latin1', 0, s1));
+    return { stream, timestamp, time, line: Buffer.concat([...parts, text, Buffer.from('\n')]) };
+  }
+}
+
+async function openIfExists(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
+  const keep = (e: LogEntry) => (opts.since === undefined || e.time >= opts.since) && (opts.until === undefined || e.time <= opts.until);
+  const parser = new LineParser();
+  let fh = await openIfExists(path);
+  let offset = 0;
+  const chunk = Buffer.alloc(1 << 16);
+  const readAvailable = async (): Promise<LogEntry[]> => {
+    if (!fh) fh = await openIfExists(path);
+    if (!fh) return [];
+    const out: LogEntry[] = [];
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      out.push(...parser.push(Buffer.from(chunk.subarray(0, bytesRead))));
+    }
+    return out;
+  };
+
+  try {
+    let initial = (await readAvailable()).filter(keep);
+    if (opts.tail !== undefined) initial = opts.tail === 0 ? [] : initial.slice(-opts.tail);
+    yield* initial;
+    if (!opts.follow || opts.signal?.aborted) return;
+
+    let wake: (() => void) | undefined;
+    let ended = false;
+    const poke = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    // Watch the directory: the file may not exist yet (attach before the first start).
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(dirname(path), (_e, name) => {
+        if (!name || name.toString() === basename(path)) poke();
+      });
+    } catch {
+      watcher = undefined;
+    }
+    const timer = setInterval(poke, 250);
+    opts.untilExited?.then(() => {
+      ended = true;
+      poke();
+    });
+    const onAbort = () => {
+      ended = true;
+      poke();
+    };
+    opts.signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        const wasEnded = ended;
+        for (const e of await readAvailable()) {
+          if (opts.until !== undefined && e.time > opts.until) return;
+          if (keep(e)) yield e;
+        }
+        if (wasEnded || opts.signal?.aborted) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      clearInterval(timer);
+      watcher?.close();
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  } finally {
+    await fh?.close();
+  }
+}

@@ -1,0 +1,14 @@
+/** Compare dotted version strings numerically ("1.9" < "1.10"). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+export function versionBefore(version: string, than: string): boolean {
+  return compareVersions(version, than) < 0;
+}

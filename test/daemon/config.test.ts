@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parseDaemonArgs } from '../../src/daemon/config.js';
+
+describe('berthd configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, content);
+    return p;
+  };
+
+  test('defaults follow the design: /var/lib/berth, /run/berth, the root-only socket', () => {
+    const { config } = parseDaemonArgs(['--config-file', file('empty.json', '{}')]);
+    assert.equal(config.dataRoot, '/var/lib/berth');
+    assert.equal(config.execRoot, '/run/berth');
+    assert.deepEqual(config.hosts, ['unix:///run/berth/berth.sock']);
+    assert.equal(config.liveRestore, true);
+  });
+
+  test('dockerd flags override defaults; the pidfile follows a custom exec root', () => {
+    const { config } = parseDaemonArgs([
+      '--config-file', file('e.json', '{}'), '-H', 'unix:///tmp/x.sock', '--data-root', '/d', '--exec-root', '/e', '-l', 'debug',
+    ]);
+    assert.deepEqual(config.hosts, ['unix:///tmp/x.sock']);
+    assert.equal(config.dataRoot, '/d');
+    assert.equal(config.execRoot, '/e');
+    assert.equal(config.pidfile, '/e/berthd.pid');
+    assert.equal(config.logLevel, 'debug');
+  });
+
+  test('daemon.json keys are docker\'s', () => {
+    const p = file('d.json', JSON.stringify({ 'registry-mirrors': ['http://127.0.0.1:5000'], 'insecure-registries': ['127.0.0.1:5000'], 'live-restore': false }));
+    const { config } = parseDaemonArgs(['--config-file', p]);
+    assert.deepEqual(config.registryMirrors, ['http://127.0.0.1:5000']);
+    assert.deepEqual(config.insecureRegistries, ['127.0.0.1:5000']);
+    assert.equal(config.liveRestore, false);
+  });
+
+  test('unknown keys, wrong types, bad JSON and flag/file conflicts are clear errors', () => {
+    assert.throws(() => parseDaemonArgs(['--config-file', file('u.json', '{"no-such-key": 1}')]), /don't match any configuration option: no-such-key/);
+    assert.throws(() => parseDaemonArgs(['--config-file', file('t.json', '{"registry-mirrors": "x"}')]), /"registry-mirrors" must be a list of strings/);
+    assert.throws(() => parseDaemonArgs(['--config-file', file('b.json', '{oops')]), /unable to configure the berth daemon with file/);
+    const both = file('both.json', '{"data-root": "/x"}');
+    assert.throws(() => parseDaemonArgs(['--config-file', both, '--data-root', '/y']), /specified both as a flag and in the configuration file: data-root/);
+    assert.throws(() => parseDaemonArgs(['--config-file', join(dir, 'missing.json')]), /unable to configure/);
+    assert.throws(() => parseDaemonArgs(['--bogus']), /Unknown option '--bogus'/);
+    assert.throws(() => parseDaemonArgs(['--config-file', file('e2.json', '{}'), '-l', 'loud']), /unable to parse logging level: loud/);
+  });
+});

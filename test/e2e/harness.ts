@@ -1,0 +1,219 @@
+// An isolated berthd for end-to-end tests: its own data root, exec root and socket in a temp dir,
+// started from the built bin/berthd, and torn down — containers, conmon, runc state, mounts,
+// network namespaces — even when a test fails.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const BERTHD = join(REPO_ROOT, 'bin', 'berthd');
+export const BERTH = join(REPO_ROOT, 'bin', 'berth');
+
+export interface DaemonOptions {
+  mirrors?: string[];
+  insecureRegistries?: string[];
+  extraConfig?: Record<string, unknown>;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class TestDaemon {
+  readonly dir: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly socket: string;
+  readonly host: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  private proc?: ChildProcess;
+
+  constructor(private readonly options: DaemonOptions = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
+    this.dataRoot = join(this.dir, 'data');
+    this.execRoot = join(this.dir, 'exec');
+    this.socket = join(this.dir, 'berth.sock');
+    this.host = `unix://${this.socket}`;
+    this.configFile = join(this.dir, 'daemon.json');
+    this.logFile = join(this.dir, 'berthd.log');
+    writeFileSync(
+      this.configFile,
+      JSON.stringify({
+        'registry-mirrors': options.mirrors ?? [],
+        'insecure-registries': options.insecureRegistries ?? [],
+        ...(options.extraConfig ?? {}),
+      }),
+    );
+  }
+
+  async start(): Promise<void> {
+    const args = ['--config-file', this.configFile, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--log-level', 'debug'];
+    const { openSync } = await import('node:fs');
+    const out = openSync(this.logFile, 'a');
+    // Tests never leave loopback: no fallback from the mirror to Docker Hub.
+    this.proc = spawn(BERTHD, args, { stdio: ['ignore', out, out], env: { ...process.env, BERTH_DOCKER_HUB_ORIGIN: 'none' } });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`berthd exited with ${this.proc.exitCode}:\n${this.log()}`);
+      if (await this.ping()) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`berthd did not answer within 20 s:\n${this.log()}`);
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = request({ socketPath: this.socket, path: '/_ping', timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+  }
+
+  /** Raw API call; returns status and parsed body (JSON when it parses, else text). */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const req = request(
+        { socketPath: this.socket, path, method, headers: payload ? { 'Content-Type': 'application/json' } : {} },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // not JSON
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** The real docker CLI against this daemon. */
+  docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+    return runCommand('docker', args, { ...opts, env: { DOCKER_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config') } });
+  }
+
+  /** The berth CLI against this daemon. */
+  berth(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+    return runCommand(BERTH, args, { ...opts, env: { BERTH_HOST: this.host } });
+  }
+
+  /** kill -9, as a crash would. Containers keep running under conmon. */
+  kill9(): void {
+    this.proc?.kill('SIGKILL');
+    this.proc = undefined;
+  }
+
+  async stopDaemon(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (p.exitCode === null) p.kill('SIGKILL');
+    this.proc = undefined;
+  }
+
+  /** Remove everything this instance made, whatever state a failed test left it in. */
+  async cleanup(): Promise<void> {
+    const ids: string[] = [];
+    if (this.proc && (await this.ping())) {
+      const list = await this.api('GET', '/containers/json?all=1').catch(() => undefined);
+      if (list && Array.isArray(list.body)) {
+        for (const c of list.body as Array<{ Id: string }>) {
+          ids.push(c.Id);
+          await this.api('DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
+        }
+      }
+    }
+    await this.stopDaemon();
+    sweep(this.execRoot, this.dataRoot, ids);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Last-resort cleanup of runtime leftovers of one berthd instance. */
+function sweep(execRoot: string, dataRoot: string, knownIds: string[]): void {
+  const runcRoot = join(execRoot, 'runc');
+  if (existsSync(runcRoot)) {
+    const list = spawnSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' });
+    for (const id of (list.stdout ?? '').split('\n').filter(Boolean)) {
+      knownIds.push(id);
+      spawnSync('runc', ['--root', runcRoot, 'delete', '-f', id]);
+    }
+  }
+  // conmon processes of this instance carry its exec root on their command line.
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline.startsWith('conmon') || cmdline.includes('/conmon\0')) {
+        if (cmdline.includes(execRoot)) process.kill(Number(pid), 'SIGKILL');
+      }
+    } catch {
+      // gone already
+    }
+  }
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)))
+    .reverse();
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  for (const id of knownIds) {
+    const name = `berth-${id.slice(0, 12)}`;
+    if (existsSync(`/run/netns/${name}`)) spawnSync('ip', ['netns', 'del', name]);
+  }
+}
+
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
