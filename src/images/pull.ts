@@ -430,19 +430,29 @@ async function teeIntoLayer(
   const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new SystemError('pull aborted'));
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
+  // A failure on the unpacking side (bad gzip, bad tar) does not stop the download: the blob is
+  // read to its end and checked, so a corrupted blob is reported as the digest mismatch it is.
+  let unpackFailure: Error | undefined;
+  const failUnpack = (err: unknown) => {
+    if (unpackFailure) return;
+    unpackFailure = err instanceof Error ? err : new SystemError(String(err));
+    decomp.destroy(unpackFailure);
+    hasher.destroy(unpackFailure);
+  };
   // Persistent listeners: an 'error' with no listener would crash the daemon.
   source.on('error', fail);
-  decomp.on('error', fail);
-  hasher.on('error', fail);
+  decomp.on('error', failUnpack);
+  hasher.on('error', failUnpack);
   writer?.on('error', fail);
   decomp.pipe(hasher);
 
   const applying = applyLayer(hasher, dir);
-  applying.catch(fail);
+  applying.catch(failUnpack);
 
   const drained = (s: Writable) =>
     new Promise<void>((resolve, reject) => {
       if (failure) return reject(failure);
+      if (s === decomp && unpackFailure) return resolve();
       const done = () => {
         s.off('drain', done);
         s.off('close', done);
@@ -460,19 +470,33 @@ async function teeIntoLayer(
       bytes += chunk.length;
       compressedHash?.update(chunk);
       const okWriter = writer ? writer.write(chunk) : true;
-      const okDecomp = decomp.write(chunk);
+      const okDecomp = unpackFailure ? true : decomp.write(chunk);
       onBytes(bytes);
       if (!okWriter || !okDecomp) {
         await Promise.all([okWriter ? undefined : drained(writer!), okDecomp ? undefined : drained(decomp)]);
       }
     }
     if (failure) throw failure;
-    onBytes(bytes, true);
-    onSourceEnd?.();
-    decomp.end();
+    if (!unpackFailure) {
+      onBytes(bytes, true);
+      onSourceEnd?.();
+      decomp.end();
+    }
     writer?.end();
-    const applied = await applying;
+    const applied = await applying.catch((err: unknown) => {
+      failUnpack(err);
+      return undefined;
+    });
     if (failure) throw failure;
+    if (unpackFailure || !applied) {
+      // The bytes decide which error this is: a blob that does not match its digest, or a
+      // genuine blob that is not a valid layer.
+      if (writer) await writer.verify();
+      else if (compressedHash && 'sha256:' + compressedHash.digest('hex') !== desc.digest) {
+        throw new DigestMismatchError(desc.digest, 'other content', `blob ${desc.digest}`);
+      }
+      throw unpackFailure ?? new SystemError(`layer ${desc.digest}: unpack failed`);
+    }
     return {
       size: applied.size,
       diffId: 'sha256:' + diffHash.digest('hex'),
