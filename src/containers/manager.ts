@@ -11,7 +11,7 @@ import { familiarString, parseReference } from '../registry/reference.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
 import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
-import { buildSpec, mergeEnv, resolveUser } from '../runtime/spec.js';
+import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -224,26 +224,39 @@ export class ContainerManager {
     const netnsName = `berth-${id.slice(0, 12)}`;
     let mounted = false;
     let netnsCreated = false;
+    const t0 = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (name: string) => (phases[name] = Math.round(performance.now() - t0));
     try {
-      await mkdir(bundleDir, { recursive: true });
-      await mountOverlay({
-        lowerDirs: c.chainIds.slice().reverse().map((chainId) => this.snapshots.diffPath(chainId)),
-        upperDir: join(containerDir, 'upper'),
-        workDir: join(containerDir, 'work'),
-        target: rootfs,
-      });
-      mounted = true;
-      const netnsPath = await createNetns(netnsName);
-      netnsCreated = true;
+      // Independent steps run side by side: each is a helper process, and spawning is slow here.
+      const [, netnsPath, etc] = await Promise.all([
+        mkdir(bundleDir, { recursive: true }).then(() =>
+          mountOverlay({
+            lowerDirs: c.chainIds.slice().reverse().map((chainId) => this.snapshots.diffPath(chainId)),
+            upperDir: join(containerDir, 'upper'),
+            workDir: join(containerDir, 'work'),
+            target: rootfs,
+          }).then(() => {
+            mounted = true;
+          }),
+        ),
+        createNetns(netnsName).then((path) => {
+          netnsCreated = true;
+          return path;
+        }),
+        this.writeEtcFiles(c, containerDir),
+        rm(join(this.exitDir, id), { force: true }),
+      ]);
+      mark('prepared');
       const user = await resolveUser(rootfs, c.config.User ?? '');
-      const etc = await this.writeEtcFiles(c, containerDir);
+      const hostname = c.config.Hostname ?? id.slice(0, 12);
       const spec = buildSpec({
         rootfsPath: rootfs,
         args: [c.path, ...c.args],
-        env: c.config.Env ?? [],
+        env: containerEnv(c.config.Env ?? [], { hostname, tty: c.config.Tty ?? false, home: user.home }),
         cwd: c.config.WorkingDir || '/',
         user,
-        hostname: c.config.Hostname ?? id.slice(0, 12),
+        hostname,
         terminal: c.config.Tty ?? false,
         readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
         netnsPath,
@@ -253,10 +266,12 @@ export class ContainerManager {
         hostnamePath: etc.hostname,
       });
       await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
-      await rm(join(this.exitDir, id), { force: true });
-      await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
+      const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
+      mark('created');
       await this.runtime.start(id);
-      const state = await this.runtime.state(id).catch(() => null);
+      mark('started');
+      log.debug({ id, phases }, 'container start timings (ms)');
+      const state = { pid };
       this.update(id, (r) => {
         r.state = {
           ...r.state,
@@ -335,9 +350,12 @@ export class ContainerManager {
 
   /** Undo what start set up; each step tolerates having been done already. */
   private async teardown(c: ContainerRecord): Promise<void> {
-    await this.runtime.delete(c.id, { force: true }).catch((err) => log.debug({ err, id: c.id }, 'runc delete'));
-    await removeNetns(`berth-${c.id.slice(0, 12)}`).catch((err) => log.debug({ err, id: c.id }, 'netns remove'));
-    await unmount(join(this.paths.dataRoot, 'containers', c.id, 'merged')).catch((err) => log.warn({ err, id: c.id }, 'unmount failed'));
+    // The process is gone: runc's record, the netns and the rootfs mount can go at once.
+    await Promise.all([
+      this.runtime.delete(c.id, { force: true }).catch((err) => log.debug({ err, id: c.id }, 'runc delete')),
+      removeNetns(`berth-${c.id.slice(0, 12)}`).catch((err) => log.debug({ err, id: c.id }, 'netns remove')),
+      unmount(join(this.paths.dataRoot, 'containers', c.id, 'merged')).catch((err) => log.warn({ err, id: c.id }, 'unmount failed')),
+    ]);
     await rm(join(this.paths.execRoot, 'containers', c.id), { recursive: true, force: true });
     await rm(join(this.exitDir, c.id), { force: true });
   }
@@ -425,8 +443,10 @@ export class ContainerManager {
         }
         await this.runtime.kill(c.id, 'SIGKILL').catch(() => undefined);
       }
+      const wasRunning = current.state.Status === 'running' || current.state.Status === 'paused';
       this.update(c.id, (r) => (r.state.Status = 'removing'));
-      await this.teardown(current);
+      // An exited container was torn down when it exited; only a live one still has runtime state.
+      if (wasRunning) await this.teardown(current);
       await rm(join(this.paths.dataRoot, 'containers', c.id), { recursive: true, force: true });
       this.meta.deleteContainer(c.id);
     });

@@ -4,7 +4,6 @@ import { dirname } from 'node:path';
 import { errorMessage } from '../util/errors.js';
 import { configureLogging, logger } from '../util/log.js';
 import { parseDaemonArgs, USAGE } from './config.js';
-import { Daemon } from './daemon.js';
 import { BERTH_VERSION } from '../api/system.js';
 
 function takePidfile(path: string): void {
@@ -38,6 +37,8 @@ async function main(): Promise<void> {
   configureLogging(config.logLevel);
   const log = logger('daemon');
   takePidfile(config.pidfile);
+  // Imported after logging is configured: components take their logger when their module loads.
+  const { Daemon } = await import('./daemon.js');
   const daemon = await Daemon.start(config);
   log.info({ dataRoot: config.dataRoot, execRoot: config.execRoot }, 'berthd ready');
   let stopping = false;
