@@ -2,94 +2,10 @@
 // alignment, strconv.Quote, stringid truncation. Pure functions, so they can be unit-tested against
 // strings taken from real docker output.
 
-const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+import { formatG, humanDuration, humanSizeWithPrecision } from '../util/human.js';
 
-/** Drop trailing zeros of a decimal fraction ("4.20" -> "4.2", "1.00" -> "1"), as Go's %g does. */
-function trimZeros(s: string): string {
-  if (!s.includes('.')) return s;
-  return s.replace(/0+$/, '').replace(/\.$/, '');
-}
-
-/**
- * Round |v| to `digits` significant digits the way Go's strconv does: correctly rounded, with
- * exact decimal ties going to even (JS's toExponential rounds ties up, so 1.125 would become 1.13
- * where docker prints 1.12).
- */
-function toExponentialGo(v: number, fractionDigits: number): string {
-  const plain = v.toExponential(fractionDigits);
-  // A double's exact decimal expansion is at most ~60 significant digits in the ranges we format.
-  const wide = v.toExponential(Math.min(100, fractionDigits + 60));
-  const [wideMantissa, exp] = wide.split('e');
-  const digits = wideMantissa.replace('.', '');
-  const tie = digits[fractionDigits + 1] === '5' && /^0*$/.test(digits.slice(fractionDigits + 2));
-  if (tie && Number(digits[fractionDigits]) % 2 === 0) {
-    // Round down to the even digit: truncate where JS would round half up.
-    const kept = digits.slice(0, fractionDigits + 1);
-    return `${fractionDigits > 0 ? `${kept[0]}.${kept.slice(1)}` : kept}e${exp}`;
-  }
-  return plain;
-}
-
-/** Go's fmt `%.{prec}g` for a non-negative float. */
-export function formatG(v: number, prec: number): string {
-  if (v === 0) return '0';
-  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : 'NaN';
-  const sign = v < 0 ? '-' : '';
-  const a = Math.abs(v);
-  const p = prec <= 0 ? 1 : prec;
-  const e = toExponentialGo(a, p - 1);
-  const [mant, expText] = e.split('e');
-  const exp = Number(expText);
-  if (exp < -4 || exp >= p) {
-    const expAbs = Math.abs(exp);
-    return `${sign}${trimZeros(mant)}e${exp < 0 ? '-' : '+'}${expAbs < 10 ? '0' : ''}${expAbs}`;
-  }
-  // Rebuild the fixed notation from the (Go-rounded) digits, so rounding happens only once.
-  const digits = mant.replace('.', '');
-  let fixed: string;
-  if (exp >= 0) {
-    const intPart = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
-    const frac = digits.slice(exp + 1);
-    fixed = frac ? `${intPart}.${frac}` : intPart;
-  } else {
-    fixed = `0.${'0'.repeat(-exp - 1)}${digits}`;
-  }
-  return sign + trimZeros(fixed);
-}
-
-/** go-units HumanSizeWithPrecision: decimal (1000-based) units, `%.*g` formatting. */
-export function humanSizeWithPrecision(size: number, precision: number): string {
-  let v = size;
-  let i = 0;
-  while (v >= 1000 && i < DECIMAL_UNITS.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${formatG(v, precision)}${DECIMAL_UNITS[i]}`;
-}
-
-/** go-units HumanSize (4 significant digits), used by progress bars. */
-export function humanSize(size: number): string {
-  return humanSizeWithPrecision(size, 4);
-}
-
-/** go-units HumanDuration. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.trunc(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.trunc(ms / 60_000);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.trunc(ms / 3_600_000 + 0.5);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
-  return `${Math.trunc(ms / 3_600_000 / 24 / 365)} years`;
-}
+// Sizes and durations live in util/human.ts, shared with the daemon (ps Status, pull progress).
+export { formatG, humanDuration, humanSize, humanSizeWithPrecision } from '../util/human.js';
 
 /** "3 minutes ago" for a unix-seconds timestamp, as docker's CREATED column. */
 export function since(unixSeconds: number, nowMs = Date.now()): string {
