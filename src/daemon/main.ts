@@ -6,16 +6,22 @@ import { configureLogging, logger } from '../util/log.js';
 import { parseDaemonArgs, USAGE } from './config.js';
 import { BERTH_VERSION } from '../api/system.js';
 
+/** A pid from an old pidfile counts only if it is a running berthd (not a zombie, not a reused pid). */
+function isLiveBerthd(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berthd');
+  } catch {
+    return false;
+  }
+}
+
 function takePidfile(path: string): void {
   try {
     const pid = Number(readFileSync(path, 'utf8').trim());
-    if (pid > 0 && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        throw new Error(`pid file found, ensure berthd is not running or delete ${path}`);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
+    if (pid > 0 && pid !== process.pid && isLiveBerthd(pid)) {
+      throw new Error(`pid file found, ensure berthd is not running or delete ${path}`);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

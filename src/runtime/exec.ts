@@ -9,9 +9,14 @@ export interface ExecResult {
   stderr: string;
 }
 
-export function execFileCollect(cmd: string, args: string[], opts: { input?: string } = {}): Promise<ExecResult> {
+export interface ExecOptions {
+  input?: string;
+  cwd?: string;
+}
+
+export function execFileCollect(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -23,7 +28,7 @@ export function execFileCollect(cmd: string, args: string[], opts: { input?: str
 }
 
 /** Run and require exit code 0. */
-export async function execChecked(cmd: string, args: string[], opts: { input?: string } = {}): Promise<string> {
+export async function execChecked(cmd: string, args: string[], opts: ExecOptions = {}): Promise<string> {
   const r = await execFileCollect(cmd, args, opts);
   if (r.code !== 0) throw new SystemError(`${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit status ${r.code}`}`);
   return r.stdout;

@@ -1,20 +1,82 @@
 // A network namespace per container, with loopback up: what docker's `--network none` gives,
 // and the handle the network plugins will attach to later.
+//
+// Spawning is the cost here (~7 ms for /bin/true on this host), so creation is one spawn:
+// `unshare --net=<file> ip link set lo up` makes the namespace, pins it with a bind mount on
+// <file> and brings lo up inside it (~17-21 ms), where `ip netns add` + `ip -n .. link set lo up`
+// takes two (~28 ms). Removal is one `umount` plus an unlink done here.
+// The files live in /run/netns so `ip netns` and CNI tools see them.
 import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SystemError } from '../util/errors.js';
 import { execChecked, execFileCollect } from './exec.js';
 
-export function netnsPath(name: string): string {
-  return `/run/netns/${name}`;
+export const NETNS_DIR = '/run/netns';
+
+export function netnsPath(name: string, dir = NETNS_DIR): string {
+  return join(dir, name);
 }
 
-export async function createNetns(name: string): Promise<string> {
-  if (!existsSync(netnsPath(name))) await execChecked('ip', ['netns', 'add', name]);
-  await execChecked('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  return netnsPath(name);
+async function isMountPoint(path: string): Promise<boolean> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
-export async function removeNetns(name: string): Promise<void> {
-  if (!existsSync(netnsPath(name))) return;
-  const r = await execFileCollect('ip', ['netns', 'del', name]);
-  if (r.code !== 0 && existsSync(netnsPath(name))) throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`);
+let dirReady: Promise<void> | undefined;
+
+/**
+ * What `ip netns add` does once: /run/netns becomes a shared mount of itself, so a namespace
+ * unmounted here is also unmounted in mount namespaces that copied it (a container created while
+ * the file was mounted would otherwise keep the namespace alive).
+ */
+function prepareDir(dir: string): Promise<void> {
+  if (dir !== NETNS_DIR) return mkdir(dir, { recursive: true }).then(() => undefined);
+  dirReady ??= (async () => {
+    await mkdir(dir, { recursive: true });
+    if (await isMountPoint(dir)) return;
+    const r = await execFileCollect('mount', ['--make-shared', dir]);
+    if (r.code !== 0) {
+      await execChecked('mount', ['--bind', dir, dir]);
+      await execChecked('mount', ['--make-shared', dir]);
+    }
+  })().catch((err) => {
+    dirReady = undefined;
+    throw err;
+  });
+  return dirReady;
+}
+
+export async function createNetns(name: string, dir = NETNS_DIR): Promise<string> {
+  const path = netnsPath(name, dir);
+  await prepareDir(dir);
+  // An existing, mounted namespace file is reused (idempotent create, e.g. a retried start).
+  if (existsSync(path) && (await isMountPoint(path))) {
+    await execChecked('ip', ['-n', name, 'link', 'set', 'lo', 'up']).catch(() => undefined);
+    return path;
+  }
+  const fh = await open(path, 'w');
+  await fh.close();
+  const r = await execFileCollect('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+  if (r.code !== 0) {
+    await removeNetns(name, dir).catch(() => undefined);
+    throw new SystemError(`create network namespace ${name}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  }
+  return path;
+}
+
+/** Idempotent: a namespace already gone is fine. */
+export async function removeNetns(name: string, dir = NETNS_DIR): Promise<void> {
+  const path = netnsPath(name, dir);
+  if (!existsSync(path)) return;
+  if (await isMountPoint(path)) {
+    const r = await execFileCollect('umount', [path]);
+    if (r.code !== 0 && (await isMountPoint(path))) {
+      const lazy = await execFileCollect('umount', ['-l', path]);
+      if (lazy.code !== 0) throw new SystemError(`remove network namespace ${name}: ${(lazy.stderr || r.stderr).trim()}`);
+    }
+  }
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }

@@ -1,9 +1,15 @@
 // conmon + runc. conmon runs `runc create`, then stays as the container's monitor: it holds its
 // stdio, writes the log, and records the exit code in the exit dir, so containers outlive berthd.
+//
+// The conmon handshake (conmon 2.1, --api-version 1): the fd named by _OCI_SYNCPIPE receives one
+// JSON object once `runc create` is done: `{"data": <container pid>}` on success, or
+// `{"data": -1, "message": "<runtime's error>"}` on failure. conmon double-forks to daemonize,
+// so the process we spawn exits at once; the sync fd is held by the daemon until it has answered.
 import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { BerthError, SystemError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { execFileCollect, lookPath } from './exec.js';
@@ -12,66 +18,116 @@ const log = logger('runtime');
 
 export type RuntimeErrorKind = 'not-found' | 'permission' | 'other';
 
-/** The container's process could not be started; the message keeps runc's words. */
+/**
+ * The container's process could not be created or started; the message keeps runc's words.
+ * Callers map kind to docker's exit codes: not-found → 127, permission → 126.
+ */
 export class RuntimeExecError extends BerthError {
-  constructor(message: string, readonly kind: RuntimeErrorKind) {
+  constructor(
+    message: string,
+    readonly kind: RuntimeErrorKind,
+  ) {
     super(message, kind === 'other' ? 500 : 400);
   }
 }
 
 export interface RuntimeOptions {
-  runcPath: string;
-  conmonPath: string;
+  runcPath?: string;
+  conmonPath?: string;
+  /** runc's --root: its state dir. Never Docker's (/run/docker/runtime-runc). */
   runcRoot: string;
-  /** conmon's per-container state: pidfiles, attach sockets, persist dirs. */
+  /** conmon's per-container state: pidfiles, attach sockets, persist dirs (exit, oom files). */
   stateDir: string;
+  /** conmon's own log level (it logs to stderr/syslog); 'error' keeps the journal quiet. */
+  conmonLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface CreateOptions {
+  bundleDir: string;
+  /** conmon writes the container's stdout/stderr here in k8s-file format. */
+  logPath: string;
+  /** conmon writes a file named <id> here holding the exit code when the container ends. */
+  exitDir: string;
+  terminal?: boolean;
+  /** Keep the container's stdin open for attach (docker -i). */
+  stdin?: boolean;
+  name?: string;
+  /** Bytes; conmon truncates the log beyond this. */
+  logSizeMax?: number;
 }
 
 export interface RuncState {
   id: string;
   pid: number;
   status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  bundle?: string;
+  created?: string;
+}
+
+export interface ExitInfo {
+  code: number;
+  oomKilled: boolean;
 }
 
 /** runc logs logrus lines (`time=... level=error msg="..."`): keep the message itself. */
 export function runcMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  if (!m) return stderr.trim();
-  try {
-    return JSON.parse(`"${m[1]}"`) as string;
-  } catch {
-    return m[1];
-  }
+  const msgs = [...stderr.matchAll(/msg="((?:[^"\\]|\\.)*)"/g)].map((m) => {
+    try {
+      return JSON.parse(`"${m[1]}"`) as string;
+    } catch {
+      return m[1];
+    }
+  });
+  if (msgs.length === 0) return stderr.trim();
+  // runc 1.1 prints the useful error last ("runc create failed: unable to start container process: ...").
+  return msgs[msgs.length - 1];
 }
 
 export function classifyRuntimeError(message: string): RuntimeErrorKind {
-  if (/executable file not found|no such file or directory/.test(message)) return 'not-found';
-  if (/permission denied/.test(message)) return 'permission';
+  if (/executable file not found|no such file or directory/i.test(message)) return 'not-found';
+  if (/permission denied/i.test(message)) return 'permission';
   return 'other';
 }
 
-export class OciRuntime {
-  private watcher?: FSWatcher;
+const CREATE_TIMEOUT_MS = 60_000;
 
-  private readonly opts: RuntimeOptions;
+export class OciRuntime {
+  private readonly watchers = new Set<{ close(): void }>();
+  readonly runcPath: string;
+  readonly conmonPath: string;
+  readonly runcRoot: string;
+  readonly stateDir: string;
+  private readonly conmonLogLevel: string;
 
   constructor(opts: RuntimeOptions) {
-    this.opts = { ...opts, runcPath: lookPath(opts.runcPath), conmonPath: lookPath(opts.conmonPath) };
+    // conmon insists on an absolute runtime path; resolve both once, up front.
+    this.runcPath = lookPath(opts.runcPath ?? 'runc');
+    this.conmonPath = lookPath(opts.conmonPath ?? 'conmon');
+    this.runcRoot = opts.runcRoot;
+    this.stateDir = opts.stateDir;
+    this.conmonLogLevel = opts.conmonLogLevel ?? 'error';
   }
 
   private runc(args: string[]) {
-    return execFileCollect(this.opts.runcPath, ['--root', this.opts.runcRoot, ...args]);
+    return execFileCollect(this.runcPath, ['--root', this.runcRoot, ...args]);
   }
 
-  /** Create the container through conmon; resolves with the container's init pid. */
-  async create(id: string, o: { bundleDir: string; logPath: string; exitDir: string; name?: string; terminal?: boolean }): Promise<{ pid: number }> {
-    const dir = join(this.opts.stateDir, id);
-    await mkdir(dir, { recursive: true });
+  /** conmon's directory for one container (pidfiles, attach socket, `exit` and `oom` files). */
+  containerStateDir(id: string): string {
+    return join(this.stateDir, id);
+  }
+
+  /** Create the container through conmon; resolves once `runc create` has finished. */
+  async create(id: string, o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+    const dir = this.containerStateDir(id);
+    // A previous run's oom/exit markers must not be read as this run's.
+    await rm(dir, { recursive: true, force: true });
+    await Promise.all([mkdir(dir, { recursive: true }), mkdir(o.exitDir, { recursive: true })]);
     const args = [
       '--api-version', '1',
       '-c', id,
       '-u', id,
-      '-r', this.opts.runcPath,
+      '-r', this.runcPath,
       '-b', o.bundleDir,
       '-p', join(dir, 'pidfile'),
       '-P', join(dir, 'conmon.pid'),
@@ -79,45 +135,85 @@ export class OciRuntime {
       '--exit-dir', o.exitDir,
       '--persist-dir', dir,
       '--socket-dir-path', dir,
+      // Attach socket at <socket-dir>/<id>/attach regardless of the path length limit.
       '--full-attach',
+      // The log is read back by berth; fsync per line would cost a write barrier per line.
       '--no-sync-log',
-      '--log-level', 'error',
-      '--runtime-arg', `--root=${this.opts.runcRoot}`,
+      '--log-level', this.conmonLogLevel,
+      '--runtime-arg', `--root=${this.runcRoot}`,
     ];
-    if (o.name) args.push('-n', o.name);
+    if (o.name) args.push('-n', o.name.replace(/^\//, ''));
     if (o.terminal) args.push('-t');
-    const child = spawn(this.opts.conmonPath, args, {
+    if (o.stdin) args.push('-i');
+    if (o.logSizeMax !== undefined && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
+
+    const child = spawn(this.conmonPath, args, {
+      // fd 3 is the sync pipe. conmon's stdout is unused; its stderr carries early failures.
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      cwd: dir,
+      // Its own session and process group: signals to berthd's group (Ctrl-C, systemd stop)
+      // must not reach the monitor, and berthd must not wait for it.
       detached: true,
     });
     child.unref();
-    const sync = child.stdio[3] as NodeJS.ReadableStream;
+    const sync = child.stdio[3] as Readable;
+    const stderrStream = child.stderr as Readable;
     let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const text = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      sync.on('data', (c: Buffer) => {
-        buf += c.toString();
-        if (buf.includes('\n') || /}\s*$/.test(buf)) resolve(buf);
-      });
-      sync.on('end', () => resolve(buf));
-      sync.on('error', reject);
-      child.on('error', (err) => reject(new SystemError(`conmon: ${err.message}`)));
+    stderrStream.on('data', (c: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += c.toString();
     });
-    (sync as unknown as { destroy(): void }).destroy();
-    child.stderr!.destroy();
+
+    let text: string;
+    try {
+      text = await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        const timer = setTimeout(() => reject(new SystemError(`conmon: no answer from the runtime for container ${id} after ${CREATE_TIMEOUT_MS} ms`)), CREATE_TIMEOUT_MS);
+        const done = (v: string) => {
+          clearTimeout(timer);
+          resolve(v);
+        };
+        sync.on('data', (c: Buffer) => {
+          buf += c.toString();
+          // One JSON object, possibly followed by a newline; it may arrive in pieces.
+          try {
+            JSON.parse(buf);
+            done(buf);
+          } catch {
+            // incomplete, keep reading
+          }
+        });
+        sync.on('end', () => done(buf));
+        sync.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        child.on('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          reject(new SystemError(`conmon (${this.conmonPath}): ${err.message}`, { cause: err }));
+        });
+      });
+    } finally {
+      // Our ends only: the daemonized conmon keeps running; these must not keep berthd's loop alive.
+      sync.destroy();
+      // Give a failing conmon a moment to finish its stderr line before we drop the pipe.
+      if (stderr === '') await new Promise((r) => setImmediate(r));
+      stderrStream.destroy();
+    }
+
     let parsed: { data?: number; message?: string };
     try {
-      parsed = JSON.parse(text.trim().split('\n')[0]) as { data?: number; message?: string };
+      parsed = JSON.parse(text.trim()) as { data?: number; message?: string };
     } catch {
-      throw new SystemError(`conmon failed to create container ${id}: ${stderr.trim() || text.trim() || 'no response'}`);
+      const detail = stderr.trim() || text.trim() || 'no response on the sync pipe';
+      throw new RuntimeExecError(`conmon failed to create container ${id}: ${detail}`, classifyRuntimeError(detail));
     }
-    if (!parsed.data || parsed.data < 0) {
+    if (typeof parsed.data !== 'number' || parsed.data <= 0) {
       const message = runcMessage(parsed.message ?? stderr) || 'unknown runtime error';
-      throw new RuntimeExecError(`failed to create task for container: OCI runtime create failed: ${message}`, classifyRuntimeError(message));
+      throw new RuntimeExecError(`OCI runtime create failed: ${message}`, classifyRuntimeError(message));
     }
-    return { pid: parsed.data };
+    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8').catch(() => '')).trim()) || 0;
+    return { pid: parsed.data, conmonPid };
   }
 
   async start(id: string): Promise<void> {
@@ -128,25 +224,52 @@ export class OciRuntime {
     }
   }
 
-  async kill(id: string, signal: string): Promise<void> {
-    const r = await this.runc(['kill', id, signal.replace(/^SIG/, '')]);
-    if (r.code !== 0) throw new SystemError(`runc kill ${id} ${signal}: ${r.stderr.trim()}`);
+  /** Signal the container's init process. `signal`: "SIGTERM", "TERM" or "15". */
+  async kill(id: string, signal: string | number = 'SIGTERM', o: { all?: boolean } = {}): Promise<void> {
+    const sig = typeof signal === 'number' ? String(signal) : signal.toUpperCase().replace(/^SIG/, '');
+    const r = await this.runc(o.all ? ['kill', '--all', id, sig] : ['kill', id, sig]);
+    if (r.code !== 0) throw new SystemError(`runc kill ${id} ${signal}: ${runcMessage(r.stderr)}`);
   }
 
-  async delete(id: string, o: { force: boolean }): Promise<void> {
+  async pause(id: string): Promise<void> {
+    const r = await this.runc(['pause', id]);
+    if (r.code !== 0) throw new SystemError(`runc pause ${id}: ${runcMessage(r.stderr)}`);
+  }
+
+  async resume(id: string): Promise<void> {
+    const r = await this.runc(['resume', id]);
+    if (r.code !== 0) throw new SystemError(`runc resume ${id}: ${runcMessage(r.stderr)}`);
+  }
+
+  /** Idempotent: a container runc does not know is already deleted. */
+  async delete(id: string, o: { force?: boolean } = {}): Promise<void> {
     const r = await this.runc(o.force ? ['delete', '--force', id] : ['delete', id]);
-    if (r.code !== 0 && !/does not exist|not found/.test(r.stderr)) throw new SystemError(`runc delete ${id}: ${r.stderr.trim()}`);
+    if (r.code !== 0 && !/does not exist|not found/.test(r.stderr)) throw new SystemError(`runc delete ${id}: ${runcMessage(r.stderr)}`);
   }
 
+  /** conmon's state for a container (call after its exit was recorded). */
+  async removeState(id: string): Promise<void> {
+    await rm(this.containerStateDir(id), { recursive: true, force: true });
+  }
+
+  /** runc's view of one container, or null if runc does not know it. */
   async state(id: string): Promise<RuncState | null> {
     const r = await this.runc(['state', id]);
     if (r.code !== 0) return null;
     return JSON.parse(r.stdout) as RuncState;
   }
 
+  async list(): Promise<RuncState[]> {
+    const r = await this.runc(['list', '--format', 'json']);
+    if (r.code !== 0) throw new SystemError(`runc list: ${runcMessage(r.stderr)}`);
+    // runc prints `null` when it has no containers.
+    return (JSON.parse(r.stdout || 'null') as RuncState[] | null) ?? [];
+  }
+
+  /** conmon leaves an `oom` file in the persist dir when the container's cgroup hit OOM. */
   async wasOomKilled(id: string): Promise<boolean> {
     try {
-      await readFile(join(this.opts.stateDir, id, 'oom'));
+      await readFile(join(this.containerStateDir(id), 'oom'));
       return true;
     } catch {
       return false;
@@ -164,28 +287,60 @@ export class OciRuntime {
     }
   }
 
+  async readExit(exitDir: string, id: string): Promise<ExitInfo | null> {
+    const code = await this.readExitCode(exitDir, id);
+    if (code === null) return null;
+    return { code, oomKilled: await this.wasOomKilled(id) };
+  }
+
   /**
    * Report each exit file conmon writes. A scan at start reports exits that happened while
-   * berthd was away; the watcher reports new ones, with a slow poll as a safety net.
+   * berthd was away; fs.watch reports new ones; a slow poll covers what inotify misses.
+   * A file can be reported more than once: the caller's exit handling must be idempotent
+   * (or remove the exit file once recorded).
    */
-  watchExits(exitDir: string, onExit: (id: string, code: number) => void): void {
-    // Exit handling is idempotent on the caller's side, so repeated events for one file are fine.
+  watchExits(exitDir: string, onExit: (id: string, code: number, info: ExitInfo) => void, o: { pollMs?: number } = {}): { close(): void } {
+    const reported = new Map<string, number>();
     const check = async (name: string) => {
-      if (!/^[a-f0-9]{64}$/.test(name)) return;
-      const code = await this.readExitCode(exitDir, name);
-      if (code !== null) onExit(name, code);
+      // g_file_set_contents writes "<id>.XXXXXX" then renames it to <id>: skip the temp files.
+      if (name.startsWith('.') || /\.[A-Za-z0-9]{6}$/.test(name)) return;
+      const info = await this.readExit(exitDir, name);
+      if (!info) return;
+      // Suppress repeats of the same file (watch + poll) but report a new run's exit.
+      const mtime = await stat(join(exitDir, name)).then((s) => s.mtimeMs, () => 0);
+      if (reported.get(name) === mtime) return;
+      reported.set(name, mtime);
+      onExit(name, info.code, info);
     };
     const scan = async () => {
-      for (const n of await readdir(exitDir).catch(() => [] as string[])) await check(n);
+      const names = await readdir(exitDir).catch(() => [] as string[]);
+      for (const n of reported.keys()) if (!names.includes(n)) reported.delete(n);
+      for (const n of names) await check(n).catch((err) => log.warn({ err, id: n }, 'exit file check failed'));
     };
     void scan();
-    this.watcher = watch(exitDir, (_event, name) => {
-      if (name) void check(name.toString()).catch((err) => log.warn({ err }, 'exit file check failed'));
-    });
-    setInterval(() => void scan(), 2000).unref();
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(exitDir, (_event, name) => {
+        if (name) void check(name.toString()).catch((err) => log.warn({ err }, 'exit file check failed'));
+      });
+      watcher.on('error', (err) => log.warn({ err }, 'exit dir watch failed; polling only'));
+    } catch (err) {
+      log.warn({ err, exitDir }, 'cannot watch exit dir; polling only');
+    }
+    const timer = setInterval(() => void scan(), o.pollMs ?? 2000);
+    timer.unref();
+    const handle = {
+      close: () => {
+        watcher?.close();
+        clearInterval(timer);
+        this.watchers.delete(handle);
+      },
+    };
+    this.watchers.add(handle);
+    return handle;
   }
 
   close(): void {
-    this.watcher?.close();
+    for (const w of [...this.watchers]) w.close();
   }
 }
