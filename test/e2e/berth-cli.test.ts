@@ -2,24 +2,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HELLO_TEXT, pushBusybox, pushHelloWorld } from '../fixtures/images.js';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import { TestDaemon } from './harness.js';
+import type { RunningRegistry } from '../fixtures/registry.js';
+import { startStack, type TestDaemon } from './harness.js';
 
 describe('berth CLI against berthd', () => {
   let registry: RunningRegistry;
   let daemon: TestDaemon;
 
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+
   before(async () => {
-    registry = await startRegistry();
-    await pushBusybox(registry.host);
-    await pushHelloWorld(registry.host);
-    daemon = new TestDaemon({ mirrors: [registry.url], insecureRegistries: [registry.host] });
-    await daemon.start();
+    stack = await startStack({ mirror: true, seed: async (host) => {
+        await pushBusybox(host);
+        await pushHelloWorld(host);
+      } });
+    ({ registry, daemon } = stack);
   });
 
   after(async () => {
-    await daemon?.cleanup();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   test('berth pull busybox prints docker\'s lines', async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSy
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const BERTHD = join(REPO_ROOT, 'bin', 'berthd');
@@ -216,4 +217,29 @@ export function runCommand(
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/**
+ * The usual end-to-end setup: a real registry seeded by `seed`, and an isolated berthd that may
+ * use it as its docker.io mirror. `stop()` tears both down whatever state a test left.
+ */
+export async function startStack(opts: { mirror?: boolean; seed?: (host: string) => Promise<unknown> } = {}): Promise<{
+  registry: RunningRegistry;
+  daemon: TestDaemon;
+  stop(): Promise<void>;
+}> {
+  const registry = await startRegistry();
+  const daemon = new TestDaemon({ mirrors: opts.mirror ? [registry.url] : [], insecureRegistries: [registry.host] });
+  const stop = async () => {
+    await daemon.cleanup();
+    await registry.stop();
+  };
+  try {
+    await opts.seed?.(registry.host);
+    await daemon.start();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { registry, daemon, stop };
 }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pushBusybox } from '../fixtures/images.js';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import { TestDaemon } from './harness.js';
+import type { RunningRegistry } from '../fixtures/registry.js';
+import { startStack, type TestDaemon } from './harness.js';
 
 describe('container isolation', () => {
   let registry: RunningRegistry;
@@ -16,18 +16,17 @@ describe('container isolation', () => {
     return r.stdout;
   };
 
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+
   before(async () => {
-    registry = await startRegistry();
-    await pushBusybox(registry.host);
-    daemon = new TestDaemon({ insecureRegistries: [registry.host] });
-    await daemon.start();
+    stack = await startStack({ mirror: false, seed: pushBusybox });
+    ({ registry, daemon } = stack);
     const pull = await daemon.docker(['pull', image()]);
     assert.equal(pull.code, 0, pull.stderr);
   });
 
   after(async () => {
-    await daemon?.cleanup();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   test("exactly Docker's default capability set", async () => {

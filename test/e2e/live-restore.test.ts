@@ -2,23 +2,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pushBusybox } from '../fixtures/images.js';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import { TestDaemon } from './harness.js';
+import type { RunningRegistry } from '../fixtures/registry.js';
+import { startStack, type TestDaemon } from './harness.js';
 
 describe('berthd restarts', () => {
   let registry: RunningRegistry;
   let daemon: TestDaemon;
 
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+
   before(async () => {
-    registry = await startRegistry();
-    await pushBusybox(registry.host);
-    daemon = new TestDaemon({ insecureRegistries: [registry.host] });
-    await daemon.start();
+    stack = await startStack({ mirror: false, seed: pushBusybox });
+    ({ registry, daemon } = stack);
   });
 
   after(async () => {
-    await daemon?.cleanup();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   test('a running container outlives kill -9 of berthd; its exit is recorded after the restart', async () => {

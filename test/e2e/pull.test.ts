@@ -17,8 +17,8 @@ import {
   pushOciImage,
   pushZstdImage,
 } from '../fixtures/images.js';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import { REPO_ROOT, TestDaemon } from './harness.js';
+import type { RunningRegistry } from '../fixtures/registry.js';
+import { REPO_ROOT, startStack, type TestDaemon } from './harness.js';
 
 /** Push a one-layer image with random content via skopeo; returns the layer's digest. */
 async function pushUniqueImage(host: string, repo: string, tag: string): Promise<string> {
@@ -62,15 +62,15 @@ describe('pulling through berthd', () => {
   let registry: RunningRegistry;
   let daemon: TestDaemon;
 
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+
   before(async () => {
-    registry = await startRegistry();
-    daemon = new TestDaemon({ insecureRegistries: [registry.host] });
-    await daemon.start();
+    stack = await startStack({ mirror: false });
+    ({ registry, daemon } = stack);
   });
 
   after(async () => {
-    await daemon?.cleanup();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   test('multi-layer image with whiteouts and an opaque dir runs with the merged view', async () => {
