@@ -626,6 +626,8 @@ export async function resolveUser(rootfs: string, spec: string): Promise<UserIds
     home = matched.home || '/';
   }
 
+  // moby getUser (since the CVE-2022-36109 fix): the primary gid is also the first supplementary
+  // group, so the process never keeps a supplementary group it was not given.
   let additionalGids: number[] = [];
   if (groupPart !== '' || matched) {
     const groups = parseGroup(await readRootfsFile(rootfs, '/etc/group'));
@@ -640,5 +642,5 @@ export async function resolveUser(rootfs: string, spec: string): Promise<UserIds
       additionalGids = [...new Set(groups.filter((g) => g.members.includes(matched!.name)).map((g) => g.gid))];
     }
   }
-  return { uid, gid, additionalGids, home };
+  return { uid, gid, additionalGids: [...new Set([gid, ...additionalGids])], home };
 }

@@ -43,10 +43,10 @@ describe('OCI runtime spec', () => {
   });
 
   test('users resolve from the image, with docker\'s errors', async () => {
-    assert.deepEqual(await resolveUser(rootfs, ''), { uid: 0, gid: 0, additionalGids: [], home: '/root' });
-    assert.deepEqual(await resolveUser(rootfs, 'app'), { uid: 1000, gid: 1000, additionalGids: [10], home: '/home/app' });
-    assert.deepEqual(await resolveUser(rootfs, '1000:wheel'), { uid: 1000, gid: 10, additionalGids: [], home: '/home/app' });
-    assert.deepEqual(await resolveUser(rootfs, '4242:4343'), { uid: 4242, gid: 4343, additionalGids: [], home: '/' });
+    assert.deepEqual(await resolveUser(rootfs, ''), { uid: 0, gid: 0, additionalGids: [0], home: '/root' });
+    assert.deepEqual(await resolveUser(rootfs, 'app'), { uid: 1000, gid: 1000, additionalGids: [1000, 10], home: '/home/app' });
+    assert.deepEqual(await resolveUser(rootfs, '1000:wheel'), { uid: 1000, gid: 10, additionalGids: [10], home: '/home/app' });
+    assert.deepEqual(await resolveUser(rootfs, '4242:4343'), { uid: 4242, gid: 4343, additionalGids: [4343], home: '/' });
     await assert.rejects(resolveUser(rootfs, 'ghost'), /unable to find user ghost: no matching entries in passwd file/);
     await assert.rejects(resolveUser(rootfs, 'app:ghosts'), /unable to find group ghosts: no matching entries in group file/);
   });
