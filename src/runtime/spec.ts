@@ -2,8 +2,9 @@
 // masked and read-only /proc paths, device rules, rlimits, sysctls and the default seccomp profile.
 // Where Docker's behaviour is not obvious the moby function it mirrors is named.
 import { existsSync, readFileSync } from 'node:fs';
+import { assetPath } from '../util/assets.js';
 import { lstat, readFile, readlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { InvalidParameterError } from '../util/errors.js';
 
 export interface OciMount {
@@ -393,28 +394,12 @@ export function buildSpec(input: SpecInput): OciSpec {
 let dockerProfile: DockerSeccompProfile | undefined;
 const seccompCache = new Map<string, SeccompProfile>();
 
-/**
- * The profile ships next to this file. From dist/ the JSON is not copied by tsc, so fall back
- * to the source tree found by walking up to the repo root.
- */
-function seccompProfilePath(): string {
-  const here = join(import.meta.dirname, 'seccomp-default.json');
-  if (existsSync(here)) return here;
-  let dir = import.meta.dirname;
-  while (dirname(dir) !== dir) {
-    const candidate = join(dir, 'src', 'runtime', 'seccomp-default.json');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return here;
-}
-
 /** Docker's default profile for amd64 and the given capabilities. Cached per capability set. */
 export function defaultSeccomp(caps: readonly string[]): SeccompProfile {
   const key = [...caps].sort().join(',');
   const cached = seccompCache.get(key);
   if (cached) return cached;
-  dockerProfile ??= JSON.parse(readFileSync(seccompProfilePath(), 'utf8')) as DockerSeccompProfile;
+  dockerProfile ??= JSON.parse(readFileSync(assetPath('seccomp', 'default.json'), 'utf8')) as DockerSeccompProfile;
   const profile = convertSeccomp(dockerProfile, caps);
   seccompCache.set(key, profile);
   return profile;

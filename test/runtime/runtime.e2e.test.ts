@@ -79,6 +79,8 @@ describe('runtime end to end (conmon + runc)', { skip }, () => {
     for (const n of netnses) await removeNetns(n).catch(() => undefined);
     for (const m of mountsToUndo) await unmount(m).catch(() => undefined);
     rmSync(base, { recursive: true, force: true });
+    // runc delete removes each container's cgroup; the shared parent is ours to remove.
+    execFileSync('sh', ['-c', `rmdir /sys/fs/cgroup/*/berth-test-${process.pid} /sys/fs/cgroup/berth-test-${process.pid} 2>/dev/null || true`]);
   });
 
   function waitExit(id: string, ms = 10_000): Promise<{ code: number; oomKilled: boolean }> {
@@ -119,7 +121,7 @@ describe('runtime end to end (conmon + runc)', { skip }, () => {
       terminal: false,
       readonlyRootfs: true,
       netnsPath,
-      cgroupsPath: `/berth-test/${id}`,
+      cgroupsPath: `/berth-test-${process.pid}/${id}`,
       ...over,
     });
     writeFileSync(join(bundleDir, 'config.json'), JSON.stringify(spec));
