@@ -1,22 +1,16 @@
-// The quickstart through the berth CLI against a real berthd, and berth starting its own daemon.
+// The quickstart through the berth CLI against a real berthd.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { HELLO_TEXT, pushBusybox, pushHelloWorld } from '../fixtures/images.js';
-import type { RunningRegistry } from '../fixtures/registry.js';
+import { HELLO_TEXT, pushQuickstartImages } from '../fixtures/images.js';
 import { startStack, type TestDaemon } from './harness.js';
 
 describe('berth CLI against berthd', () => {
-  let registry: RunningRegistry;
   let daemon: TestDaemon;
-
   let stack: Awaited<ReturnType<typeof startStack>> | undefined;
 
   before(async () => {
-    stack = await startStack({ mirror: true, seed: async (host) => {
-        await pushBusybox(host);
-        await pushHelloWorld(host);
-      } });
-    ({ registry, daemon } = stack);
+    stack = await startStack({ mirror: true, seed: pushQuickstartImages });
+    ({ daemon } = stack);
   });
 
   after(async () => {

@@ -3,21 +3,17 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { pushBusybox, pushHelloWorld } from '../fixtures/images.js';
+import { pushQuickstartImages } from '../fixtures/images.js';
 import type { RunningRegistry } from '../fixtures/registry.js';
 import { startStack, type TestDaemon } from './harness.js';
 
 describe('docker CLI against berthd', () => {
   let registry: RunningRegistry;
   let daemon: TestDaemon;
-
   let stack: Awaited<ReturnType<typeof startStack>> | undefined;
 
   before(async () => {
-    stack = await startStack({ mirror: true, seed: async (host) => {
-        await pushBusybox(host);
-        await pushHelloWorld(host);
-      } });
+    stack = await startStack({ mirror: true, seed: pushQuickstartImages });
     ({ registry, daemon } = stack);
   });
 
