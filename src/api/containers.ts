@@ -56,7 +56,20 @@ async function pumpLogs(
     const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${entry.timestamp} `), entry.line]) : entry.line;
     const chunk = opts.tty ? payload : frame(entry.stream === 'stdout' ? 1 : 2, payload);
     if (!(out as NodeJS.WritableStream).write(chunk)) {
-      await new Promise<void>((resolve) => (out as NodeJS.WritableStream).once('drain', () => resolve()));
+      // A client that goes away never drains: stop on close too, so the handler does not hang.
+      const closed = await new Promise<boolean>((resolve) => {
+        const stream = out as NodeJS.WritableStream;
+        const onDrain = () => done(false);
+        const onClose = () => done(true);
+        const done = (c: boolean) => {
+          stream.off('drain', onDrain);
+          stream.off('close', onClose);
+          resolve(c);
+        };
+        stream.once('drain', onDrain);
+        stream.once('close', onClose);
+      });
+      if (closed) return;
     }
   }
 }

@@ -197,7 +197,7 @@ export class ImageStore {
     const result: DeleteResult = [];
     const users = this.users.containersUsing(id);
 
-    if (byName && (tags.length > 1 || record.repoDigests.length > 1 && byName.includes('@'))) {
+    if (byName && tags.length > 1) {
       // One of several names: untag only.
       this.meta.deleteTag(byName);
       result.push({ Untagged: familiarString(parseReference(byName)) });
