@@ -7,6 +7,7 @@
 //
 // Docker Hub refs are tried on each configured mirror in order, then on the origin; any failure
 // (connection error, 404, 5xx, bad content) on a mirror moves on to the next endpoint.
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -185,6 +186,14 @@ function parseErrors(buf: Buffer): RegistryErrorBody[] {
     /* not JSON */
   }
   return [];
+}
+
+/** The digest of `bytes` in the algorithm `expected` uses (references may pin sha384/sha512). */
+function digestWithAlgorithm(bytes: Buffer, expected: string, sha256: string): string {
+  const algorithm = expected.slice(0, expected.indexOf(':'));
+  if (algorithm === 'sha256') return sha256;
+  if (algorithm !== 'sha384' && algorithm !== 'sha512') return sha256;
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }
 
 function platformMatches(p: Platform | undefined, want: Platform): boolean {
@@ -443,9 +452,12 @@ class HttpRegistryClient implements RegistryClient {
     const bytes = await readBody(res.body, MAX_MANIFEST_BYTES, url);
     const actual = sha256Digest(bytes);
     const headerDigest = headerValue(res.headers, 'docker-content-digest');
-    const expected = expectedDigest ?? (headerDigest && headerDigest.startsWith('sha256:') ? headerDigest : undefined);
-    if (expected && expected !== actual) {
-      throw new EndpointError(new DigestMismatchError(expected, actual, `manifest ${familiarName(ref)}@${reference}`));
+    const expected = expectedDigest ?? (headerDigest && /^sha(256|384|512):/.test(headerDigest) ? headerDigest : undefined);
+    if (expected) {
+      const got = digestWithAlgorithm(bytes, expected, actual);
+      if (expected !== got) {
+        throw new EndpointError(new DigestMismatchError(expected, got, `manifest ${familiarName(ref)}@${reference}`));
+      }
     }
     let mediaType = (headerValue(res.headers, 'content-type') ?? '').split(';')[0].trim();
     try {

@@ -29,6 +29,8 @@ const PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 const TAG_RE = new RegExp(`^${TAG}$`);
 const DIGEST_RE = new RegExp(`^${DIGEST}$`);
 const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
+// go-digest's registered algorithms and their hex lengths.
+const DIGEST_ALGORITHMS: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 function invalid(detail?: string): InvalidParameterError {
   return new InvalidParameterError(detail ? `invalid reference format: ${detail}` : 'invalid reference format');
@@ -52,15 +54,29 @@ function splitDomain(name: string): { domain: string; remainder: string } {
   return { domain, remainder };
 }
 
-/** Parse and normalise an image reference; a reference with neither tag nor digest gets "latest". */
-export function parseReference(s: string): ImageReference {
-  if (typeof s !== 'string' || s.length === 0) throw invalid();
+/** go-digest's Validate, with its messages (docker prints them bare, without a prefix). */
+function validateDigest(digest: string): void {
+  const i = digest.indexOf(':');
+  if (i <= 0 || i + 1 === digest.length) throw new InvalidParameterError('invalid checksum digest format');
+  const algorithm = digest.slice(0, i);
+  const encoded = digest.slice(i + 1);
+  const hexLength = DIGEST_ALGORITHMS[algorithm];
+  if (hexLength === undefined) {
+    throw new InvalidParameterError(DIGEST_RE.test(digest) ? 'unsupported digest algorithm' : 'invalid checksum digest format');
+  }
+  if (encoded.length !== hexLength) throw new InvalidParameterError('invalid checksum digest length');
+  if (!/^[a-f0-9]+$/.test(encoded)) throw new InvalidParameterError('invalid checksum digest format');
+}
+
+function parse(s: string, defaultTag: boolean): ImageReference {
+  if (typeof s !== 'string') throw invalid();
   if (IDENTIFIER_RE.test(s)) {
     throw new InvalidParameterError(`invalid repository name (${s}), cannot specify 64-byte hexadecimal strings`);
   }
   const { domain, remainder } = splitDomain(s);
 
-  // Upper case in the repository part (before any tag) gets docker's dedicated message.
+  // Docker checks case on everything before the first ':' of the remainder, so with a digest and
+  // no tag the "repository name" it prints includes "@sha256"; reproduced on purpose.
   const tagSep = remainder.indexOf(':');
   const remote = tagSep > -1 ? remainder.slice(0, tagSep) : remainder;
   if (remote.toLowerCase() !== remote) throw invalid(`repository name (${remote}) must be lowercase`);
@@ -72,8 +88,6 @@ export function parseReference(s: string): ImageReference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST_RE.test(digest)) throw invalid();
-    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest)) throw invalid();
-    if (!digest.startsWith('sha256:')) throw invalid();
   }
   let tag: string | undefined;
   // A tag separator is a ':' after the last '/' (the domain has already been split off).
@@ -85,14 +99,30 @@ export function parseReference(s: string): ImageReference {
   }
   const path = rest;
   if (!DOMAIN_RE.test(domain) || !PATH_RE.test(path)) throw invalid();
+  // The grammar is checked before the length and the digest's content, as docker does.
   if (domain.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX) {
-    throw invalid(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
+    throw new InvalidParameterError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
   }
-  if (tag === undefined && digest === undefined) tag = DEFAULT_TAG;
+  if (digest !== undefined) validateDigest(digest);
+  if (defaultTag && tag === undefined && digest === undefined) tag = DEFAULT_TAG;
   const ref: ImageReference = { domain, path };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   return ref;
+}
+
+/**
+ * Parse and normalise an image reference (docker's ParseNormalizedNamed + TagNameOnly): a
+ * reference with neither tag nor digest gets "latest". Throws InvalidParameterError with docker's
+ * messages. A digest of another algorithm than sha256 (sha384, sha512) parses, as in docker.
+ */
+export function parseReference(s: string): ImageReference {
+  return parse(s, true);
+}
+
+/** parseReference without the defaulted tag: "busybox" has neither tag nor digest. */
+export function parseReferenceNoDefault(s: string): ImageReference {
+  return parse(s, false);
 }
 
 /** "docker.io/library/busybox:latest", "host:5000/repo@sha256:…", "docker.io/library/x:t@sha256:…". */
@@ -114,4 +144,9 @@ export function familiarName(ref: ImageReference): string {
 /** familiarName + ":tag" (if any) + "@digest" (if any). */
 export function familiarString(ref: ImageReference): string {
   return `${familiarName(ref)}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
+}
+
+/** The repository without tag or digest, fully qualified: "docker.io/library/busybox". */
+export function repositoryName(ref: ImageReference): string {
+  return `${ref.domain}/${ref.path}`;
 }

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { canonicalString, familiarName, familiarString, parseReference } from '../../src/registry/reference.js';
+import {
+  canonicalString,
+  familiarName,
+  familiarString,
+  parseReference,
+  parseReferenceNoDefault,
+  repositoryName,
+} from '../../src/registry/reference.js';
 import { InvalidParameterError } from '../../src/util/errors.js';
 
 const HEX = 'a'.repeat(64);
@@ -22,6 +29,12 @@ describe('parseReference', () => {
     [`busybox:1@${D}`, { domain: 'docker.io', path: 'library/busybox', tag: '1', digest: D }, `docker.io/library/busybox:1@${D}`, `busybox:1@${D}`],
     [`localhost:5000/a__b-c.d@${D}`, { domain: 'localhost:5000', path: 'a__b-c.d', digest: D }, `localhost:5000/a__b-c.d@${D}`, `localhost:5000/a__b-c.d@${D}`],
     ['Example.com/foo', { domain: 'Example.com', path: 'foo', tag: 'latest' }, 'Example.com/foo:latest', 'Example.com/foo:latest'],
+    // An upper-case first component is a domain (docker's heuristic), not a repository.
+    ['Foo/bar', { domain: 'Foo', path: 'bar', tag: 'latest' }, 'Foo/bar:latest', 'Foo/bar:latest'],
+    ['[::1]:5000/foo:v1', { domain: '[::1]:5000', path: 'foo', tag: 'v1' }, '[::1]:5000/foo:v1', '[::1]:5000/foo:v1'],
+    // Without a slash "localhost:5000" is a repository with a tag.
+    ['localhost:5000', { domain: 'docker.io', path: 'library/localhost', tag: '5000' }, 'docker.io/library/localhost:5000', 'localhost:5000'],
+    [`busybox@sha512:${'b'.repeat(128)}`, { domain: 'docker.io', path: 'library/busybox', digest: `sha512:${'b'.repeat(128)}` }, `docker.io/library/busybox@sha512:${'b'.repeat(128)}`, `busybox@sha512:${'b'.repeat(128)}`],
   ];
   for (const [input, want, canonical, familiar] of valid) {
     test(`valid: ${input}`, () => {
@@ -36,6 +49,18 @@ describe('parseReference', () => {
     assert.equal(familiarName(parseReference('busybox')), 'busybox');
     assert.equal(familiarName(parseReference('user/repo:1')), 'user/repo');
     assert.equal(familiarName(parseReference('127.0.0.1:5000/foo:bar')), '127.0.0.1:5000/foo');
+  });
+
+  test('parseReferenceNoDefault leaves the tag out', () => {
+    assert.deepEqual(parseReferenceNoDefault('busybox'), { domain: 'docker.io', path: 'library/busybox' });
+    assert.deepEqual(parseReferenceNoDefault('busybox:1'), { domain: 'docker.io', path: 'library/busybox', tag: '1' });
+    assert.deepEqual(parseReferenceNoDefault(`x/y@${D}`), { domain: 'docker.io', path: 'x/y', digest: D });
+    assert.throws(() => parseReferenceNoDefault('Busybox'), InvalidParameterError);
+  });
+
+  test('repositoryName', () => {
+    assert.equal(repositoryName(parseReference('busybox:1')), 'docker.io/library/busybox');
+    assert.equal(repositoryName(parseReference(`127.0.0.1:5000/a/b@${D}`)), '127.0.0.1:5000/a/b');
   });
 
   test('canonicalString without tag', () => {
@@ -59,7 +84,13 @@ describe('parseReference', () => {
     ['host:port/x', 'invalid reference format'],
     ['/busybox', 'invalid reference format'],
     [HEX, `invalid repository name (${HEX}), cannot specify 64-byte hexadecimal strings`],
-    [`a/${'b'.repeat(260)}`, 'invalid reference format: repository name must not be more than 255 characters'],
+    [`a/${'b'.repeat(260)}`, 'repository name must not be more than 255 characters'],
+    ['a'.repeat(256), 'repository name must not be more than 255 characters'],
+    ['ubuntu:.', 'invalid reference format'],
+    [`Busybox@${D}`, 'invalid reference format: repository name (library/Busybox@sha256) must be lowercase'],
+    [`busybox@sha256:${'A'.repeat(64)}`, 'invalid checksum digest format'],
+    [`busybox@sha256:${'a'.repeat(32)}`, 'invalid checksum digest length'],
+    [`busybox@unknown:${'a'.repeat(64)}`, 'unsupported digest algorithm'],
   ];
   for (const [input, message] of invalid) {
     test(`invalid: ${JSON.stringify(input.length > 40 ? input.slice(0, 40) + '…' : input)}`, () => {
