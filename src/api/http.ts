@@ -42,10 +42,6 @@ export function sendJson(ctx: ApiContext, status: number, body: unknown): void {
   sendRaw(ctx, status, headers, payload);
 }
 
-export function sendText(ctx: ApiContext, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
-  sendRaw(ctx, status, { ...commonHeaders(), 'Content-Type': contentType }, text);
-}
-
 export function sendNoContent(ctx: ApiContext, status = 204): void {
   sendRaw(ctx, status, commonHeaders(), '');
 }

@@ -1,7 +1,7 @@
 // /images/*: pull (create), list, inspect, delete.
 import type { Daemon } from '../daemon/daemon.js';
 import type { PullProgress } from '../images/pull.js';
-import { familiarName, familiarString, parseReference } from '../registry/reference.js';
+import { familiarString, parseReference } from '../registry/reference.js';
 import type { RegistryAuth } from '../registry/types.js';
 import { errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { humanSize } from '../util/human.js';
