@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(runc conmon containernetworking-plugins iptables iproute2 util-linux attr
+APT_PACKAGES=(runc crun conmon containernetworking-plugins iptables iproute2 util-linux attr
   busybox-static docker-registry skopeo tini openssl gcc libc6-dev make python3 g++ curl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -17,6 +17,8 @@ function findTests(dir) {
 
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+const native = spawnSync(process.execPath, ['scripts/build-native.mjs'], { stdio: 'inherit' });
+if (native.status !== 0) process.exit(native.status ?? 1);
 
 const filter = process.argv.slice(2);
 const files = findTests('test').filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));

@@ -116,8 +116,10 @@ export function registerSystemRoutes(router: Router, daemon: Daemon): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: BERTH_VERSION,
-      Runtimes: { runc: { path: cfg.runtimePath } },
-      DefaultRuntime: 'runc',
+      Runtimes: Object.fromEntries(
+        [...daemon.runtimes.runtimes.values()].map((r) => [r.name, r.runtimeArgs.length > 0 ? { path: r.path, runtimeArgs: r.runtimeArgs } : { path: r.path }]),
+      ),
+      DefaultRuntime: daemon.runtimes.defaultRuntime,
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: cfg.liveRestore,
       Isolation: '',

@@ -11,6 +11,7 @@ import { familiarString, parseReference } from '../registry/reference.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
 import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
+import type { RuntimeSet } from '../runtime/runtimes.js';
 import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
@@ -58,13 +59,13 @@ export class ContainerManager {
     private readonly images: ImageStore,
     private readonly snapshots: SnapshotStore,
     private readonly paths: ContainerPaths,
-    runtimeOptions: { runcPath: string; conmonPath: string },
+    runtimeOptions: { runtimes: RuntimeSet; conmonPath: string },
   ) {
     this.events.setMaxListeners(0);
     this.runtime = new OciRuntime({
-      runcPath: runtimeOptions.runcPath,
+      runtimes: runtimeOptions.runtimes,
       conmonPath: runtimeOptions.conmonPath,
-      runcRoot: join(paths.execRoot, 'runc'),
+      rootsDir: paths.execRoot,
       stateDir: join(paths.execRoot, 'conmon'),
     });
     images.setUsers({
@@ -132,6 +133,9 @@ export class ContainerManager {
       }
       throw new NotFoundError(`No such image: ${shown}`);
     }
+    // docker: HostConfig.Runtime picks a configured runtime; the daemon's default otherwise.
+    const runtime = hostConfig.Runtime || this.runtime.defaultRuntime;
+    if (!this.runtime.has(runtime)) throw new InvalidParameterError(`unknown or invalid runtime name: ${runtime}`);
     let name = req.name?.replace(/^\//, '');
     if (req.name !== undefined && req.name !== '') {
       if (!VALID_NAME.test(req.name)) {
@@ -183,7 +187,7 @@ export class ContainerManager {
       imageId: image.record.id,
       chainIds: image.record.chainIds,
       config: merged,
-      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hostConfig },
+      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hostConfig, Runtime: runtime },
       state: initialState(),
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
@@ -266,7 +270,7 @@ export class ContainerManager {
         hostnamePath: etc.hostname,
       });
       await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
-      const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
+      const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name, runtime: c.hostConfig.Runtime });
       mark('created');
       await this.runtime.start(id);
       mark('started');

@@ -49,6 +49,8 @@ export interface HostConfig {
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   SecurityOpt?: string[] | null;
+  /** The OCI runtime (daemon's runtimes); recorded at create, the default one when not given. */
+  Runtime?: string;
   [key: string]: unknown;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidParameterError } from '../util/errors.js';
 import type { LogLevel } from '../util/log.js';
+import type { RuntimeConfig } from '../runtime/runtimes.js';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -14,7 +15,10 @@ export interface DaemonConfig {
   registryMirrors: string[];
   insecureRegistries: string[];
   liveRestore: boolean;
-  runtimePath: string;
+  /** Runtimes beside the built-in runc and crun (daemon.json `runtimes`, `--add-runtime`). */
+  runtimes: Record<string, RuntimeConfig>;
+  /** Unset: crun where it can run, else runc (see runtime/runtimes.ts). */
+  defaultRuntime?: string;
   conmonPath: string;
   /** Unix socket group; docker uses "docker". Root-only (0660, gid 0) unless configured. */
   group?: string;
@@ -34,9 +38,11 @@ const FILE_KEYS: Record<string, keyof DaemonConfig> = {
   'insecure-registries': 'insecureRegistries',
   'live-restore': 'liveRestore',
   group: 'group',
+  runtimes: 'runtimes',
+  'default-runtime': 'defaultRuntime',
 };
 /** Keys docker accepts that berth reads but whose feature lands later; accepted so a docker daemon.json loads. */
-const ACCEPTED_LATER = new Set(['bip', 'default-address-pools', 'default-runtime', 'runtimes', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
+const ACCEPTED_LATER = new Set(['bip', 'default-address-pools', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -51,7 +57,7 @@ export function defaultConfig(): DaemonConfig {
     registryMirrors: [],
     insecureRegistries: [],
     liveRestore: true,
-    runtimePath: 'runc',
+    runtimes: {},
     conmonPath: 'conmon',
   };
 }
@@ -71,6 +77,8 @@ Options:
       --registry-mirror list      Preferred registry mirror
       --insecure-registry list    Enable insecure registry communication
       --live-restore              Keep containers running when the daemon stops (default true)
+      --add-runtime runtime       Register an additional OCI compatible runtime (name=path)
+      --default-runtime string    Default OCI runtime for containers (default crun if installed, else runc)
   -h, --help                      Print usage
   -v, --version                   Print version information and quit
 `;
@@ -94,6 +102,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         'registry-mirror': { type: 'string', multiple: true },
         'insecure-registry': { type: 'string', multiple: true },
         'live-restore': { type: 'boolean' },
+        'add-runtime': { type: 'string', multiple: true },
+        'default-runtime': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -117,6 +127,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['registry-mirror']) fromFlags.registryMirrors = v['registry-mirror'];
   if (v['insecure-registry']) fromFlags.insecureRegistries = v['insecure-registry'];
   if (v['live-restore'] !== undefined) fromFlags.liveRestore = v['live-restore'];
+  if (v['default-runtime']) fromFlags.defaultRuntime = v['default-runtime'];
+  if (v['add-runtime']) fromFlags.runtimes = Object.fromEntries(v['add-runtime'].map(parseAddRuntime));
 
   // dockerd refuses a directive given both ways rather than silently picking one.
   const fileKeyOf = (field: string) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field) ?? field;
@@ -130,6 +142,13 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   // The pidfile follows a non-default exec root so isolated instances never share one.
   if (!fromFlags.pidfile && !fromFile.pidfile && config.execRoot !== '/run/berth') config.pidfile = `${config.execRoot}/berthd.pid`;
   return { config, help: v.help ?? false, version: v.version ?? false };
+}
+
+/** dockerd's `--add-runtime name=path`. */
+function parseAddRuntime(flag: string): [string, RuntimeConfig] {
+  const eq = flag.indexOf('=');
+  if (eq <= 0 || eq === flag.length - 1) throw new InvalidParameterError(`invalid runtime argument: ${flag} (expected name=path)`);
+  return [flag.slice(0, eq), { path: flag.slice(eq + 1) }];
 }
 
 function checkLogLevel(level: string): LogLevel {
@@ -175,6 +194,7 @@ export function readConfigFile(path: string, required: boolean): Partial<DaemonC
 function checkType(path: string, key: string, field: keyof DaemonConfig, value: unknown): unknown {
   const bad = (want: string) =>
     new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "${key}" must be ${want}`);
+  if (field === 'runtimes') return checkRuntimes(value, bad);
   const def = defaultConfig()[field];
   if (Array.isArray(def)) {
     if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
@@ -186,4 +206,19 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
   }
   if (typeof value !== 'string') throw bad('a string');
   return field === 'logLevel' ? checkLogLevel(value) : value;
+}
+
+/** `"runtimes": {"name": {"path": "...", "runtimeArgs": ["..."]}}` as dockerd reads it. */
+function checkRuntimes(value: unknown, bad: (want: string) => Error): Record<string, RuntimeConfig> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('an object of runtimes');
+  const out: Record<string, RuntimeConfig> = {};
+  for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
+    const e = entry as { path?: unknown; runtimeArgs?: unknown } | null;
+    if (typeof e !== 'object' || e === null || typeof e.path !== 'string' || e.path === '') throw bad(`an object of runtimes; "${name}" needs a "path"`);
+    if (e.runtimeArgs !== undefined && (!Array.isArray(e.runtimeArgs) || !e.runtimeArgs.every((a) => typeof a === 'string'))) {
+      throw bad(`an object of runtimes; "${name}".runtimeArgs must be a list of strings`);
+    }
+    out[name] = { path: e.path, runtimeArgs: e.runtimeArgs as string[] | undefined };
+  }
+  return out;
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
+import { resolveRuntimes, type RuntimeSet } from '../runtime/runtimes.js';
 import { registerImageRoutes } from '../api/images.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
@@ -29,6 +30,7 @@ export class Daemon {
   readonly pulls: PullService;
   readonly containers: ContainerManager;
   readonly cgroupVersion: '1' | '2';
+  readonly runtimes: RuntimeSet;
   private servers: Server[] = [];
 
   private constructor(readonly config: DaemonConfig) {
@@ -39,6 +41,7 @@ export class Daemon {
     this.content = new ContentStore(config.dataRoot);
     this.snapshots = new SnapshotStore(config.dataRoot);
     this.images = new ImageStore(this.meta, this.content, this.snapshots);
+    this.runtimes = resolveRuntimes(config.runtimes, config.defaultRuntime);
     const registry = createRegistryClient({ mirrors: config.registryMirrors, insecureRegistries: config.insecureRegistries });
     this.pulls = new PullService({ registry, content: this.content, snapshots: this.snapshots, images: this.images });
     this.containers = new ContainerManager(
@@ -46,7 +49,7 @@ export class Daemon {
       this.images,
       this.snapshots,
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
-      { runcPath: config.runtimePath, conmonPath: config.conmonPath },
+      { runtimes: this.runtimes, conmonPath: config.conmonPath },
     );
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }

@@ -48,3 +48,12 @@ export function lookPath(program: string): string {
   }
   throw new SystemError(`${program}: executable file not found in $PATH`);
 }
+
+/** lookPath without the error: null when the program is not installed. */
+export function lookPathOrNull(program: string): string | null {
+  try {
+    return lookPath(program);
+  } catch {
+    return null;
+  }
+}

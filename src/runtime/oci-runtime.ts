@@ -7,12 +7,14 @@
 // so the process we spawn exits at once; the sync fd is held by the daemon until it has answered.
 import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BerthError, SystemError } from '../util/errors.js';
+import { BerthError, InvalidParameterError, SystemError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { execFileCollect, lookPath } from './exec.js';
+import type { RuntimeSet } from './runtimes.js';
 
 const log = logger('runtime');
 
@@ -32,10 +34,14 @@ export class RuntimeExecError extends BerthError {
 }
 
 export interface RuntimeOptions {
+  /** The runtimes containers may use (runtimes.ts) and the one used when a container names none. */
+  runtimes?: RuntimeSet;
+  /** Shorthand for a single runc (tests): its path and --root. */
   runcPath?: string;
+  runcRoot?: string;
+  /** Each runtime's --root is <rootsDir>/<name>. Never Docker's (/run/docker/runtime-runc). */
+  rootsDir?: string;
   conmonPath?: string;
-  /** runc's --root: its state dir. Never Docker's (/run/docker/runtime-runc). */
-  runcRoot: string;
   /** conmon's per-container state: pidfiles, attach sockets, persist dirs (exit, oom files). */
   stateDir: string;
   /** conmon's own log level (it logs to stderr/syslog); 'error' keeps the journal quiet. */
@@ -54,6 +60,8 @@ export interface CreateOptions {
   name?: string;
   /** Bytes; conmon truncates the log beyond this. */
   logSizeMax?: number;
+  /** A name from the runtime set; the default runtime when absent. */
+  runtime?: string;
 }
 
 export interface RuncState {
@@ -84,32 +92,92 @@ export function runcMessage(stderr: string): string {
 }
 
 export function classifyRuntimeError(message: string): RuntimeErrorKind {
-  if (/executable file not found|no such file or directory/i.test(message)) return 'not-found';
-  if (/permission denied/i.test(message)) return 'permission';
+  // runc: `exec: "x": executable file not found in $PATH`; crun: "executable file `x` not found in $PATH".
+  if (/executable file.*not found|no such file or directory/i.test(message)) return 'not-found';
+  // runc: "permission denied"; crun: "open executable: Operation not permitted" (a directory, a non-executable file).
+  if (/permission denied|open executable: operation not permitted/i.test(message)) return 'permission';
   return 'other';
+}
+
+/**
+ * crun words exec failures its own way; clients (the docker CLI among them) pick exit codes 127
+ * and 126 by runc's lowercase words, so say them as runc does, keeping the path.
+ */
+export function runcWording(message: string): string {
+  const notFound = /executable file `([^`]*)` not found in \$PATH/.exec(message);
+  if (notFound) {
+    const p = notFound[1];
+    return p.includes('/') ? `exec: "${p}": stat ${p}: no such file or directory` : `exec: "${p}": executable file not found in $PATH`;
+  }
+  if (/open executable: Operation not permitted|exec.*: Permission denied/.test(message)) return `exec: permission denied (${message})`;
+  return message;
 }
 
 const CREATE_TIMEOUT_MS = 60_000;
 
+interface Launch {
+  name: string;
+  command: string;
+  /** Launcher args, the runtime's own args and its --root: everything before the subcommand. */
+  prefix: string[];
+}
+
 export class OciRuntime {
   private readonly watchers = new Set<{ close(): void }>();
-  readonly runcPath: string;
   readonly conmonPath: string;
-  readonly runcRoot: string;
   readonly stateDir: string;
+  readonly defaultRuntime: string;
+  private readonly launches = new Map<string, Launch>();
+  /** Which runtime each container was created with (also kept in its state dir for restarts). */
+  private readonly runtimeOf = new Map<string, string>();
   private readonly conmonLogLevel: string;
 
   constructor(opts: RuntimeOptions) {
-    // conmon insists on an absolute runtime path; resolve both once, up front.
-    this.runcPath = lookPath(opts.runcPath ?? 'runc');
     this.conmonPath = lookPath(opts.conmonPath ?? 'conmon');
-    this.runcRoot = opts.runcRoot;
     this.stateDir = opts.stateDir;
     this.conmonLogLevel = opts.conmonLogLevel ?? 'error';
+    if (opts.runtimes) {
+      const rootsDir = opts.rootsDir ?? join(opts.stateDir, '..');
+      for (const r of opts.runtimes.runtimes.values()) {
+        this.launches.set(r.name, { name: r.name, command: r.command, prefix: [...r.commandArgs, '--root', join(rootsDir, r.name)] });
+      }
+      this.defaultRuntime = opts.runtimes.defaultRuntime;
+    } else {
+      // conmon insists on an absolute runtime path.
+      const path = lookPath(opts.runcPath ?? 'runc');
+      this.launches.set('runc', { name: 'runc', command: path, prefix: ['--root', opts.runcRoot ?? join(opts.stateDir, '..', 'runc')] });
+      this.defaultRuntime = 'runc';
+    }
   }
 
-  private runc(args: string[]) {
-    return execFileCollect(this.runcPath, ['--root', this.runcRoot, ...args]);
+  /** The runtime a container runs under: recorded at create, read back after a daemon restart. */
+  private launchFor(id: string): Launch {
+    let name = this.runtimeOf.get(id);
+    if (!name) {
+      try {
+        name = readFileSync(join(this.containerStateDir(id), 'runtime'), 'utf8').trim();
+      } catch {
+        // created by a berthd that did not record it: runc was the only runtime then
+        name = 'runc';
+      }
+      this.runtimeOf.set(id, name);
+    }
+    return this.launches.get(name) ?? this.launches.get(this.defaultRuntime)!;
+  }
+
+  /** How to run the runtime of one container (exec and friends build on it). */
+  commandFor(id: string): { name: string; command: string; args: string[] } {
+    const l = this.launchFor(id);
+    return { name: l.name, command: l.command, args: [...l.prefix] };
+  }
+
+  has(runtime: string): boolean {
+    return this.launches.has(runtime);
+  }
+
+  private run(id: string, args: string[]) {
+    const l = this.launchFor(id);
+    return execFileCollect(l.command, [...l.prefix, ...args]);
   }
 
   /** conmon's directory for one container (pidfiles, attach socket, `exit` and `oom` files). */
@@ -120,14 +188,19 @@ export class OciRuntime {
   /** Create the container through conmon; resolves once `runc create` has finished. */
   async create(id: string, o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
     const dir = this.containerStateDir(id);
+    const runtime = o.runtime ?? this.defaultRuntime;
+    const launch = this.launches.get(runtime);
+    if (!launch) throw new InvalidParameterError(`unknown or invalid runtime name: ${runtime}`);
     // A previous run's oom/exit markers must not be read as this run's.
     await rm(dir, { recursive: true, force: true });
     await Promise.all([mkdir(dir, { recursive: true }), mkdir(o.exitDir, { recursive: true })]);
+    await writeFile(join(dir, 'runtime'), runtime);
+    this.runtimeOf.set(id, runtime);
     const args = [
       '--api-version', '1',
       '-c', id,
       '-u', id,
-      '-r', this.runcPath,
+      '-r', launch.command,
       '-b', o.bundleDir,
       '-p', join(dir, 'pidfile'),
       '-P', join(dir, 'conmon.pid'),
@@ -140,8 +213,9 @@ export class OciRuntime {
       // The log is read back by berth; fsync per line would cost a write barrier per line.
       '--no-sync-log',
       '--log-level', this.conmonLogLevel,
-      '--runtime-arg', `--root=${this.runcRoot}`,
     ];
+    // conmon puts runtime args before the subcommand: launcher args, the runtime's own, --root.
+    for (const a of launch.prefix) args.push('--runtime-arg', a);
     if (o.name) args.push('-n', o.name.replace(/^\//, ''));
     if (o.terminal) args.push('-t');
     if (o.stdin) args.push('-i');
@@ -209,7 +283,7 @@ export class OciRuntime {
       throw new RuntimeExecError(`conmon failed to create container ${id}: ${detail}`, classifyRuntimeError(detail));
     }
     if (typeof parsed.data !== 'number' || parsed.data <= 0) {
-      const message = runcMessage(parsed.message ?? stderr) || 'unknown runtime error';
+      const message = runcWording(runcMessage(parsed.message ?? stderr) || 'unknown runtime error');
       throw new RuntimeExecError(`OCI runtime create failed: ${message}`, classifyRuntimeError(message));
     }
     const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8').catch(() => '')).trim()) || 0;
@@ -217,9 +291,9 @@ export class OciRuntime {
   }
 
   async start(id: string): Promise<void> {
-    const r = await this.runc(['start', id]);
+    const r = await this.run(id, ['start', id]);
     if (r.code !== 0) {
-      const message = runcMessage(r.stderr);
+      const message = runcWording(runcMessage(r.stderr));
       throw new RuntimeExecError(`OCI runtime start failed: ${message}`, classifyRuntimeError(message));
     }
   }
@@ -227,24 +301,25 @@ export class OciRuntime {
   /** Signal the container's init process. `signal`: "SIGTERM", "TERM" or "15". */
   async kill(id: string, signal: string | number = 'SIGTERM', o: { all?: boolean } = {}): Promise<void> {
     const sig = typeof signal === 'number' ? String(signal) : signal.toUpperCase().replace(/^SIG/, '');
-    const r = await this.runc(o.all ? ['kill', '--all', id, sig] : ['kill', id, sig]);
-    if (r.code !== 0) throw new SystemError(`runc kill ${id} ${signal}: ${runcMessage(r.stderr)}`);
+    const r = await this.run(id, o.all ? ['kill', '--all', id, sig] : ['kill', id, sig]);
+    if (r.code !== 0) throw new SystemError(`kill ${id} ${signal}: ${runcMessage(r.stderr)}`);
   }
 
   async pause(id: string): Promise<void> {
-    const r = await this.runc(['pause', id]);
-    if (r.code !== 0) throw new SystemError(`runc pause ${id}: ${runcMessage(r.stderr)}`);
+    const r = await this.run(id, ['pause', id]);
+    if (r.code !== 0) throw new SystemError(`pause ${id}: ${runcMessage(r.stderr)}`);
   }
 
   async resume(id: string): Promise<void> {
-    const r = await this.runc(['resume', id]);
-    if (r.code !== 0) throw new SystemError(`runc resume ${id}: ${runcMessage(r.stderr)}`);
+    const r = await this.run(id, ['resume', id]);
+    if (r.code !== 0) throw new SystemError(`resume ${id}: ${runcMessage(r.stderr)}`);
   }
 
   /** Idempotent: a container runc does not know is already deleted. */
   async delete(id: string, o: { force?: boolean } = {}): Promise<void> {
-    const r = await this.runc(o.force ? ['delete', '--force', id] : ['delete', id]);
-    if (r.code !== 0 && !/does not exist|not found/.test(r.stderr)) throw new SystemError(`runc delete ${id}: ${runcMessage(r.stderr)}`);
+    const r = await this.run(id, o.force ? ['delete', '--force', id] : ['delete', id]);
+    if (r.code !== 0 && !/does not exist|not found|No such file or directory/.test(r.stderr)) throw new SystemError(`delete ${id}: ${runcMessage(r.stderr)}`);
+    this.runtimeOf.delete(id);
   }
 
   /** conmon's state for a container (call after its exit was recorded). */
@@ -254,16 +329,21 @@ export class OciRuntime {
 
   /** runc's view of one container, or null if runc does not know it. */
   async state(id: string): Promise<RuncState | null> {
-    const r = await this.runc(['state', id]);
+    const r = await this.run(id, ['state', id]);
     if (r.code !== 0) return null;
     return JSON.parse(r.stdout) as RuncState;
   }
 
+  /** Every container each runtime knows. */
   async list(): Promise<RuncState[]> {
-    const r = await this.runc(['list', '--format', 'json']);
-    if (r.code !== 0) throw new SystemError(`runc list: ${runcMessage(r.stderr)}`);
-    // runc prints `null` when it has no containers.
-    return (JSON.parse(r.stdout || 'null') as RuncState[] | null) ?? [];
+    const all: RuncState[] = [];
+    for (const l of this.launches.values()) {
+      const r = await execFileCollect(l.command, [...l.prefix, 'list', '--format', 'json']);
+      if (r.code !== 0) throw new SystemError(`${l.name} list: ${runcMessage(r.stderr)}`);
+      // runc prints `null` when it has no containers, crun `[]`.
+      all.push(...((JSON.parse(r.stdout || 'null') as RuncState[] | null) ?? []));
+    }
+    return all;
   }
 
   /** conmon leaves an `oom` file in the persist dir when the container's cgroup hit OOM. */

@@ -51,4 +51,19 @@ describe('berthd configuration', () => {
     assert.throws(() => parseDaemonArgs(['--bogus']), /Unknown option '--bogus'/);
     assert.throws(() => parseDaemonArgs(['--config-file', file('e2.json', '{}'), '-l', 'loud']), /unable to parse logging level: loud/);
   });
+
+  test('runtimes and default-runtime: daemon.json as dockerd reads them, --add-runtime and --default-runtime flags', () => {
+    const p = file('rt.json', JSON.stringify({ runtimes: { fast: { path: '/usr/bin/crun', runtimeArgs: ['--debug'] } }, 'default-runtime': 'fast' }));
+    const { config } = parseDaemonArgs(['--config-file', p]);
+    assert.deepEqual(config.runtimes, { fast: { path: '/usr/bin/crun', runtimeArgs: ['--debug'] } });
+    assert.equal(config.defaultRuntime, 'fast');
+    const flags = parseDaemonArgs(['--config-file', file('e2.json', '{}'), '--add-runtime', 'mine=/opt/runc', '--default-runtime', 'runc']).config;
+    assert.deepEqual(flags.runtimes, { mine: { path: '/opt/runc' } });
+    assert.equal(flags.defaultRuntime, 'runc');
+    assert.throws(() => parseDaemonArgs(['--config-file', file('e3.json', '{}'), '--add-runtime', 'nopath']), /invalid runtime argument: nopath/);
+    assert.throws(
+      () => parseDaemonArgs(['--config-file', file('rt2.json', JSON.stringify({ runtimes: { x: { runtimeArgs: 'no' } } }))]),
+      /"runtimes" must be an object of runtimes; "x" needs a "path"/,
+    );
+  });
 });

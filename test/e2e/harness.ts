@@ -164,12 +164,18 @@ export class TestDaemon {
 
 /** Last-resort cleanup of runtime leftovers of one berthd instance. */
 function sweep(execRoot: string, dataRoot: string, knownIds: string[]): void {
-  const runcRoot = join(execRoot, 'runc');
-  if (existsSync(runcRoot)) {
-    const list = spawnSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' });
-    for (const id of (list.stdout ?? '').split('\n').filter(Boolean)) {
+  // Each runtime keeps its state under <exec root>/<name>; crun goes through berth's launcher on hybrid hosts.
+  const launcher = join(REPO_ROOT, 'dist', 'native', 'berth-legacy-cgroups');
+  for (const [name, cmd] of [
+    ['runc', ['runc']],
+    ['crun', existsSync(launcher) ? [launcher, '/usr/bin/crun'] : ['crun']],
+  ] as const) {
+    const root = join(execRoot, name);
+    if (!existsSync(root)) continue;
+    const run = (args: string[]) => spawnSync(cmd[0], [...cmd.slice(1), '--root', root, ...args], { encoding: 'utf8' });
+    for (const id of (run(['list', '-q']).stdout ?? '').split('\n').filter(Boolean)) {
       knownIds.push(id);
-      spawnSync('runc', ['--root', runcRoot, 'delete', '-f', id]);
+      run(['delete', '-f', id]);
     }
   }
   // conmon processes of this instance carry its exec root on their command line.

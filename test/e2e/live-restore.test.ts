@@ -1,5 +1,7 @@
 // kill -9 of berthd while a container runs: after a restart nothing acknowledged is lost.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pushBusybox } from '../fixtures/images.js';
 import type { RunningRegistry } from '../fixtures/registry.js';
@@ -22,7 +24,8 @@ describe('berthd restarts', () => {
 
   test('a running container outlives kill -9 of berthd; its exit is recorded after the restart', async () => {
     const image = `${registry.host}/library/busybox:latest`;
-    const run = await daemon.docker(['run', '-d', '--name', 'survivor', image, 'sh', '-c', 'echo started; sleep 2; echo done; exit 7']);
+    // The survivor runs until the test lets it go (a file dropped into its rootfs), however slow the restart.
+    const run = await daemon.docker(['run', '-d', '--name', 'survivor', image, 'sh', '-c', 'echo started; until [ -e /go ]; do sleep 0.1; done; echo done; exit 7']);
     assert.equal(run.code, 0, run.stderr);
     const exited = await daemon.docker(['run', '--name', 'finished', image, 'true']);
     assert.equal(exited.code, 0, exited.stderr);
@@ -33,6 +36,8 @@ describe('berthd restarts', () => {
     const ps = await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
     assert.match(ps.stdout, /^survivor Up /m);
     assert.match(ps.stdout, /^finished Exited \(0\) /m);
+    const merged = (await daemon.docker(['inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', 'survivor'])).stdout.trim();
+    writeFileSync(join(merged, 'go'), '');
     const wait = await daemon.docker(['wait', 'survivor']);
     assert.equal(wait.stdout.trim(), '7');
     const logs = await daemon.docker(['logs', 'survivor']);
