@@ -66,7 +66,10 @@ export async function autostartDaemon(socketPath: string): Promise<void> {
       if (await ping(socketPath)) return;
       mkdirSync(LOG_DIR, { recursive: true });
       const out = openSync(logPath, 'a');
-      const child = spawn(process.execPath, [berthdPath()], { detached: true, stdio: ['ignore', out, out] });
+      // bin/berth drops NODE_EXTRA_CA_CERTS for its own startup; berthd talks TLS to registries and gets it back.
+      const { BERTH_SAVED_NODE_EXTRA_CA_CERTS: savedCa, ...env } = process.env;
+      if (savedCa) env.NODE_EXTRA_CA_CERTS = savedCa;
+      const child = spawn(process.execPath, [berthdPath()], { detached: true, stdio: ['ignore', out, out], env });
       closeSync(out);
       child.on('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
       child.unref();
