@@ -1,20 +1,39 @@
 #!/usr/bin/env node
-// Builds berth's one native helper (native/legacy-cgroups.c → dist/native/berth-legacy-cgroups)
-// with the system C compiler; skipped when the binary is newer than its source.
+// Builds berth's native parts with the system C compiler (scripts/install-deps.sh installs gcc):
+//   native/legacy-cgroups.c → dist/native/berth-legacy-cgroups  (crun launcher, see runtime/runtimes.ts)
+//   native/sys.c            → dist/native/berth-sys.node        (mount/umount/netns, see runtime/sys.ts)
+// The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
+// and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '..');
-const source = join(root, 'native', 'legacy-cgroups.c');
-const target = join(root, 'dist', 'native', 'berth-legacy-cgroups');
-
-if (existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs) process.exit(0);
-mkdirSync(dirname(target), { recursive: true });
+const out = join(root, 'dist', 'native');
+mkdirSync(out, { recursive: true });
 const cc = process.env.CC ?? 'cc';
-const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', '-o', target, source], { stdio: 'inherit' });
-if (r.error) {
-  console.error(`build-native: cannot run ${cc} (${r.error.message}); install gcc (scripts/install-deps.sh does)`);
-  process.exit(1);
+
+function nodeHeaders() {
+  const candidates = [join(dirname(dirname(process.execPath)), 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
+  const found = candidates.find((d) => existsSync(join(d, 'node_api.h')));
+  if (!found) {
+    console.error(`build-native: node_api.h not found in ${candidates.join(', ')}`);
+    process.exit(1);
+  }
+  return found;
 }
-process.exit(r.status ?? 1);
+
+function build(source, target, flags) {
+  const src = join(root, 'native', source);
+  const dst = join(out, target);
+  if (existsSync(dst) && statSync(dst).mtimeMs >= statSync(src).mtimeMs) return;
+  const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, src], { stdio: 'inherit' });
+  if (r.error) {
+    console.error(`build-native: cannot run ${cc} (${r.error.message}); install gcc (scripts/install-deps.sh does)`);
+    process.exit(1);
+  }
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+build('legacy-cgroups.c', 'berth-legacy-cgroups', () => []);
+build('sys.c', 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);

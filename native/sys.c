@@ -1,0 +1,163 @@
+/*
+ * berth-sys.node: the few system calls berthd needs per container that Node does not offer.
+ * Each replaces a spawned util-linux program (mount, umount, unshare + ip); on this host a spawn
+ * costs 5-13 ms and a container start used five of them.
+ *
+ *   mount(source, target, fstype, flags, data, cwd?)  mount(2); relative paths in `data` resolve
+ *                                                     against `cwd` (overlay's long lowerdir lists)
+ *   umount(target, flags)                              umount2(2)
+ *   createNetns(path)                                  a new network namespace with lo up, pinned
+ *                                                      by a bind mount on `path` (an existing file)
+ *
+ * All calls are synchronous: each is a handful of microseconds of kernel work, and createNetns
+ * must run on one thread from start to end (it switches that thread's namespace and back).
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <node_api.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_ARG 8192
+
+static napi_value throw_errno(napi_env env, const char *what, const char *path, int err) {
+  char msg[MAX_ARG + 256];
+  snprintf(msg, sizeof msg, "%s %s: %s", what, path, strerror(err));
+  napi_value message, error, code;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &code);
+  napi_set_named_property(env, error, "errno", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* Copies argument i as a string into buf; an absent/null/undefined argument gives "" and *present=0. */
+static int get_string(napi_env env, napi_value *argv, size_t argc, size_t i, char *buf, int *present) {
+  napi_valuetype t = napi_undefined;
+  if (i < argc) napi_typeof(env, argv[i], &t);
+  if (t != napi_string) {
+    buf[0] = 0;
+    if (present) *present = 0;
+    return t == napi_undefined || t == napi_null ? 0 : -1;
+  }
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[i], buf, MAX_ARG, &len) != napi_ok || len >= MAX_ARG - 1) return -1;
+  if (present) *present = 1;
+  return 0;
+}
+
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static char source[MAX_ARG], target[MAX_ARG], fstype[MAX_ARG], data[MAX_ARG], cwd[MAX_ARG];
+  int has_source, has_fstype, has_data, has_cwd;
+  uint32_t flags = 0;
+  if (get_string(env, argv, argc, 0, source, &has_source) || get_string(env, argv, argc, 1, target, NULL) ||
+      get_string(env, argv, argc, 2, fstype, &has_fstype) || get_string(env, argv, argc, 4, data, &has_data) ||
+      get_string(env, argv, argc, 5, cwd, &has_cwd) || argc < 4 || napi_get_value_uint32(env, argv[3], &flags) != napi_ok) {
+    napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data, cwd?): bad arguments");
+    return NULL;
+  }
+  int saved = -1;
+  if (has_cwd) {
+    saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (saved < 0 || chdir(cwd) != 0) {
+      int err = errno;
+      if (saved >= 0) close(saved);
+      return throw_errno(env, "chdir", cwd, err);
+    }
+  }
+  int rc = mount(has_source ? source : NULL, target, has_fstype ? fstype : NULL, flags, has_data ? data : NULL);
+  int err = errno;
+  if (saved >= 0) {
+    if (fchdir(saved) != 0) abort(); /* the daemon's cwd must never stay elsewhere */
+    close(saved);
+  }
+  if (rc != 0) return throw_errno(env, "mount", target, err);
+  return NULL;
+}
+
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static char target[MAX_ARG];
+  int32_t flags = 0;
+  if (get_string(env, argv, argc, 0, target, NULL) || target[0] == 0 || (argc > 1 && napi_get_value_int32(env, argv[1], &flags) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "umount(target, flags): bad arguments");
+    return NULL;
+  }
+  if (umount2(target, flags) != 0) return throw_errno(env, "umount", target, errno);
+  return NULL;
+}
+
+static int loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int err = errno;
+  close(s);
+  errno = err;
+  return rc;
+}
+
+static napi_value js_create_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static char path[MAX_ARG];
+  if (get_string(env, argv, argc, 0, path, NULL) || path[0] == 0) {
+    napi_throw_type_error(env, NULL, "createNetns(path): bad arguments");
+    return NULL;
+  }
+  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (original < 0) return throw_errno(env, "open", "/proc/thread-self/ns/net", errno);
+  /* From here on this thread is in the new namespace until setns() below puts it back. */
+  if (unshare(CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(original);
+    return throw_errno(env, "unshare(CLONE_NEWNET) for", path, err);
+  }
+  const char *what = NULL;
+  int err = 0;
+  if (loopback_up() != 0) {
+    what = "bring up lo in";
+    err = errno;
+  } else if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) != 0) {
+    what = "bind-mount network namespace on";
+    err = errno;
+  }
+  if (setns(original, CLONE_NEWNET) != 0) abort(); /* never keep serving from the wrong namespace */
+  close(original);
+  if (what) return throw_errno(env, what, path, err);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &fn);
+  napi_set_named_property(env, exports, "mount", fn);
+  napi_create_function(env, "umount", NAPI_AUTO_LENGTH, js_umount, NULL, &fn);
+  napi_set_named_property(env, exports, "umount", fn);
+  napi_create_function(env, "createNetns", NAPI_AUTO_LENGTH, js_create_netns, NULL, &fn);
+  napi_set_named_property(env, exports, "createNetns", fn);
+  return exports;
+}

@@ -1,0 +1,66 @@
+// berth-sys.node: the native mount/umount/netns calls berthd uses instead of spawning programs.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { MNT_DETACH, MS_BIND, sysAddon, type SysError } from '../../src/runtime/sys.js';
+
+const mounted = (p: string) => readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === p);
+
+describe('berth-sys.node', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sys-'));
+  const sys = sysAddon();
+  after(() => {
+    for (const p of [join(dir, 'bind'), join(dir, 'merged'), join(dir, 'ns')]) if (mounted(p)) execFileSync('umount', ['-l', p]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is built by npm run build', () => {
+    assert.ok(sys, 'dist/native/berth-sys.node missing');
+  });
+
+  test('bind mount and umount; errors carry the path and errno', () => {
+    const src = join(dir, 'src');
+    const target = join(dir, 'bind');
+    mkdirSync(src);
+    mkdirSync(target);
+    writeFileSync(join(src, 'f'), 'x');
+    sys!.mount(src, target, null, MS_BIND, null);
+    assert.equal(readFileSync(join(target, 'f'), 'utf8'), 'x');
+    sys!.umount(target, 0);
+    assert.equal(mounted(target), false);
+    assert.throws(() => sys!.umount(target, 0), (err: SysError) => err.errno === 22 && err.message.includes(target));
+    assert.throws(() => sys!.mount(join(dir, 'nope'), target, null, MS_BIND, null), (err: SysError) => err.errno === 2);
+  });
+
+  test('overlay with lowerdir paths relative to a cwd, and the daemon cwd is restored', () => {
+    for (const d of ['l1', 'l2', 'up', 'work', 'merged']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'l1', 'a'), 'lower1');
+    writeFileSync(join(dir, 'l2', 'b'), 'lower2');
+    const cwdBefore = process.cwd();
+    sys!.mount('overlay', join(dir, 'merged'), 'overlay', 0, 'lowerdir=l1:l2,upperdir=up,workdir=work', dir);
+    assert.equal(process.cwd(), cwdBefore);
+    assert.equal(readFileSync(join(dir, 'merged', 'a'), 'utf8'), 'lower1');
+    assert.equal(readFileSync(join(dir, 'merged', 'b'), 'utf8'), 'lower2');
+    writeFileSync(join(dir, 'merged', 'c'), 'upper');
+    assert.equal(readFileSync(join(dir, 'up', 'c'), 'utf8'), 'upper');
+    sys!.umount(join(dir, 'merged'), MNT_DETACH);
+    assert.equal(mounted(join(dir, 'merged')), false);
+  });
+
+  test('createNetns: a new namespace with lo up; the calling thread stays in its own', () => {
+    const before = readlinkSync('/proc/thread-self/ns/net');
+    const path = join(dir, 'ns');
+    writeFileSync(path, '');
+    sys!.createNetns(path);
+    assert.equal(readlinkSync('/proc/thread-self/ns/net'), before);
+    const inside = execFileSync('nsenter', [`--net=${path}`, 'ip', '-o', 'link', 'show'], { encoding: 'utf8' });
+    assert.match(inside, /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+    assert.equal(inside.trim().split('\n').length, 1, 'only lo in a new namespace');
+    const nsInode = execFileSync('nsenter', [`--net=${path}`, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim();
+    assert.notEqual(nsInode, before);
+    sys!.umount(path, 0);
+  });
+});
