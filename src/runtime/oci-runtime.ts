@@ -120,6 +120,8 @@ interface Launch {
   command: string;
   /** Launcher args, the runtime's own args and its --root: everything before the subcommand. */
   prefix: string[];
+  /** The runtime without its launcher, for subcommands that do not need it (see RuntimeEntry). */
+  direct?: { command: string; prefix: string[]; except: Set<string> };
 }
 
 export class OciRuntime {
@@ -139,7 +141,13 @@ export class OciRuntime {
     if (opts.runtimes) {
       const rootsDir = opts.rootsDir ?? join(opts.stateDir, '..');
       for (const r of opts.runtimes.runtimes.values()) {
-        this.launches.set(r.name, { name: r.name, command: r.command, prefix: [...r.commandArgs, '--root', join(rootsDir, r.name)] });
+        const root = ['--root', join(rootsDir, r.name)];
+        this.launches.set(r.name, {
+          name: r.name,
+          command: r.command,
+          prefix: [...r.commandArgs, ...root],
+          direct: r.launcherOnlyFor ? { command: r.path, prefix: [...r.runtimeArgs, ...root], except: r.launcherOnlyFor } : undefined,
+        });
       }
       this.defaultRuntime = opts.runtimes.defaultRuntime;
     } else {
@@ -177,6 +185,7 @@ export class OciRuntime {
 
   private run(id: string, args: string[]) {
     const l = this.launchFor(id);
+    if (l.direct && !l.direct.except.has(args[0])) return execFileCollect(l.direct.command, [...l.direct.prefix, ...args]);
     return execFileCollect(l.command, [...l.prefix, ...args]);
   }
 

@@ -23,6 +23,12 @@ export interface RuntimeEntry {
   /** What is executed: the runtime itself, or the legacy-cgroups launcher followed by it. */
   command: string;
   commandArgs: string[];
+  /**
+   * Whether subcommands that never look at the cgroup layout (start, state, kill, delete, list)
+   * may skip the launcher: each launch unshares a mount namespace, which costs a copy of the
+   * host's mount table. Checked for crun 1.8; create, exec, pause, resume and update keep it.
+   */
+  launcherOnlyFor?: Set<string>;
 }
 
 export type CgroupLayout = 'unified' | 'legacy' | 'hybrid' | 'hybrid-with-v2-controllers';
@@ -54,11 +60,11 @@ export function legacyCgroupsLauncher(): string | null {
  * there); the launcher runs it in a mount namespace without that mount, where it drives the
  * v1 controllers as runc does. null: the runtime cannot run here.
  */
-function launch(path: string, args: string[]): Pick<RuntimeEntry, 'command' | 'commandArgs'> | null {
+function launch(path: string, args: string[]): Pick<RuntimeEntry, 'command' | 'commandArgs' | 'launcherOnlyFor'> | null {
   if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { command: path, commandArgs: args };
   const launcher = legacyCgroupsLauncher();
   if (!launcher) return null;
-  return { command: launcher, commandArgs: [path, ...args] };
+  return { command: launcher, commandArgs: [path, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update']) };
 }
 
 export interface RuntimeSet {
