@@ -9,8 +9,10 @@
  *   createNetns(path)                                  a new network namespace with lo up, pinned
  *                                                      by a bind mount on `path` (an existing file)
  *
- * All calls are synchronous: each is a handful of microseconds of kernel work, and createNetns
- * must run on one thread from start to end (it switches that thread's namespace and back).
+ * The synchronous forms block the calling thread: an unmount waits for an RCU grace period
+ * (10-20 ms), so berthd uses the *Async forms, which run on libuv's thread pool and return a
+ * promise. createNetns runs on one thread from start to end (it switches that thread's network
+ * namespace and back). mount with a cwd is synchronous only: the cwd is process-wide.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -151,6 +153,155 @@ static napi_value js_create_netns(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- asynchronous forms: the same calls on libuv's thread pool, settled as promises ---- */
+
+enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
+
+struct work {
+  enum op op;
+  napi_async_work handle;
+  napi_deferred deferred;
+  char source[MAX_ARG], target[MAX_ARG], fstype[MAX_ARG], data[MAX_ARG];
+  int has_source, has_fstype, has_data;
+  uint32_t flags;
+  const char *what;
+  int err;
+};
+
+static void netns_create(struct work *w) {
+  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (original < 0) {
+    w->what = "open /proc/thread-self/ns/net for";
+    w->err = errno;
+    return;
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    w->what = "unshare(CLONE_NEWNET) for";
+    w->err = errno;
+    close(original);
+    return;
+  }
+  if (loopback_up() != 0) {
+    w->what = "bring up lo in";
+    w->err = errno;
+  } else if (mount("/proc/thread-self/ns/net", w->target, "none", MS_BIND, NULL) != 0) {
+    w->what = "bind-mount network namespace on";
+    w->err = errno;
+  }
+  /* A pool thread must go back to the daemon's namespace before it runs anything else. */
+  if (setns(original, CLONE_NEWNET) != 0) abort();
+  close(original);
+}
+
+static void work_execute(napi_env env, void *data) {
+  struct work *w = data;
+  (void)env;
+  switch (w->op) {
+    case OP_MOUNT:
+      if (mount(w->has_source ? w->source : NULL, w->target, w->has_fstype ? w->fstype : NULL, w->flags, w->has_data ? w->data : NULL) != 0) {
+        w->what = "mount";
+        w->err = errno;
+      }
+      break;
+    case OP_UMOUNT:
+      if (umount2(w->target, (int)w->flags) != 0) {
+        w->what = "umount";
+        w->err = errno;
+      }
+      break;
+    case OP_NETNS:
+      netns_create(w);
+      break;
+  }
+}
+
+static void work_complete(napi_env env, napi_status status, void *data) {
+  struct work *w = data;
+  if (status == napi_ok && w->what == NULL) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, w->deferred, undef);
+  } else {
+    char msg[MAX_ARG + 256];
+    snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "async call", w->target, strerror(w->what ? w->err : ECANCELED));
+    napi_value message, error, code;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_create_int32(env, w->what ? w->err : ECANCELED, &code);
+    napi_set_named_property(env, error, "errno", code);
+    napi_reject_deferred(env, w->deferred, error);
+  }
+  napi_delete_async_work(env, w->handle);
+  free(w);
+}
+
+static napi_value queue(napi_env env, struct work *w, const char *name) {
+  napi_value promise, resource_name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_async_work(env, NULL, resource_name, work_execute, work_complete, w, &w->handle);
+  napi_queue_async_work(env, w->handle);
+  return promise;
+}
+
+static napi_value js_mount_async(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  w->op = OP_MOUNT;
+  if (get_string(env, argv, argc, 0, w->source, &w->has_source) || get_string(env, argv, argc, 1, w->target, NULL) ||
+      get_string(env, argv, argc, 2, w->fstype, &w->has_fstype) || get_string(env, argv, argc, 4, w->data, &w->has_data) ||
+      argc < 4 || napi_get_value_uint32(env, argv[3], &w->flags) != napi_ok) {
+    free(w);
+    napi_throw_type_error(env, NULL, "mountAsync(source, target, fstype, flags, data): bad arguments");
+    return NULL;
+  }
+  return queue(env, w, "berth.mount");
+}
+
+static napi_value js_umount_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  w->op = OP_UMOUNT;
+  int32_t flags = 0;
+  if (get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0 || (argc > 1 && napi_get_value_int32(env, argv[1], &flags) != napi_ok)) {
+    free(w);
+    napi_throw_type_error(env, NULL, "umountAsync(target, flags): bad arguments");
+    return NULL;
+  }
+  w->flags = (uint32_t)flags;
+  return queue(env, w, "berth.umount");
+}
+
+static napi_value js_create_netns_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  w->op = OP_NETNS;
+  if (get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0) {
+    free(w);
+    napi_throw_type_error(env, NULL, "createNetnsAsync(path): bad arguments");
+    return NULL;
+  }
+  return queue(env, w, "berth.netns");
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &fn);
@@ -159,5 +310,11 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "umount", fn);
   napi_create_function(env, "createNetns", NAPI_AUTO_LENGTH, js_create_netns, NULL, &fn);
   napi_set_named_property(env, exports, "createNetns", fn);
+  napi_create_function(env, "mountAsync", NAPI_AUTO_LENGTH, js_mount_async, NULL, &fn);
+  napi_set_named_property(env, exports, "mountAsync", fn);
+  napi_create_function(env, "umountAsync", NAPI_AUTO_LENGTH, js_umount_async, NULL, &fn);
+  napi_set_named_property(env, exports, "umountAsync", fn);
+  napi_create_function(env, "createNetnsAsync", NAPI_AUTO_LENGTH, js_create_netns_async, NULL, &fn);
+  napi_set_named_property(env, exports, "createNetnsAsync", fn);
   return exports;
 }

@@ -52,14 +52,16 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
     // overlayfs needs a lower dir. An image without layers is just its (empty) upper dir: bind it,
     // so the container's writes still land in upperDir where diff/commit look for them.
     const sys = sysAddon();
-    if (sys) sys.mount(m.upperDir, m.target, null, MS_BIND, null);
+    if (sys) await sys.mountAsync(m.upperDir, m.target, null, MS_BIND, null);
     else await execChecked('mount', ['--bind', m.upperDir, m.target]);
     return;
   }
   const { options, cwd } = overlayOptions(m);
   const sys = sysAddon();
   if (sys) {
-    sys.mount('overlay', m.target, 'overlay', 0, options, cwd);
+    // Relative lowerdirs need the cwd, which is process-wide: that rare case stays on this thread.
+    if (cwd) sys.mount('overlay', m.target, 'overlay', 0, options, cwd);
+    else await sys.mountAsync('overlay', m.target, 'overlay', 0, options);
     return;
   }
   // -i: no /sbin/mount.overlay helper lookup; -n: no mtab write. Both save work per mount.
@@ -77,13 +79,13 @@ export async function unmount(target: string): Promise<void> {
   const sys = sysAddon();
   if (sys) {
     try {
-      sys.umount(target, 0);
+      await sys.umountAsync(target, 0);
     } catch (err) {
       const errno = (err as SysError).errno;
       // EINVAL: not a mount point (already unmounted); ENOENT: gone altogether.
       if (errno === EINVAL || errno === ENOENT) return;
       // Busy (a process still holds it): detach now, the kernel frees it when the last user goes.
-      sys.umount(target, MNT_DETACH);
+      await sys.umountAsync(target, MNT_DETACH);
     }
     return;
   }

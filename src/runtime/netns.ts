@@ -62,7 +62,7 @@ export async function createNetns(name: string, dir = NETNS_DIR): Promise<string
   const sys = sysAddon();
   if (sys) {
     try {
-      sys.createNetns(path);
+      await sys.createNetnsAsync(path);
     } catch (err) {
       await removeNetns(name, dir).catch(() => undefined);
       throw new SystemError(`create network namespace ${name}: ${(err as Error).message}`, { cause: err });
@@ -84,10 +84,10 @@ export async function removeNetns(name: string, dir = NETNS_DIR): Promise<void> 
   const sys = sysAddon();
   if (sys) {
     try {
-      sys.umount(path, 0);
+      await sys.umountAsync(path, 0);
     } catch (err) {
       const errno = (err as SysError).errno;
-      if (errno !== EINVAL && errno !== ENOENT) sys.umount(path, MNT_DETACH);
+      if (errno !== EINVAL && errno !== ENOENT) await sys.umountAsync(path, MNT_DETACH);
     }
   } else if (await isMountPoint(path)) {
     const r = await execFileCollect('umount', [path]);

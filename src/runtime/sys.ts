@@ -10,6 +10,10 @@ export interface SysAddon {
   umount(target: string, flags: number): void;
   /** A new network namespace with lo up, bind-mounted on `path` (an existing empty file). */
   createNetns(path: string): void;
+  /** The same on libuv's thread pool: an unmount can block for an RCU grace period (10-20 ms). */
+  mountAsync(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
+  umountAsync(target: string, flags: number): Promise<void>;
+  createNetnsAsync(path: string): Promise<void>;
 }
 
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */

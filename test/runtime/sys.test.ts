@@ -63,4 +63,30 @@ describe('berth-sys.node', () => {
     assert.notEqual(nsInode, before);
     sys!.umount(path, 0);
   });
+
+  test('async forms on the thread pool: bind mount, umount, netns; errors reject with errno', async () => {
+    const src = join(dir, 'asrc');
+    const target = join(dir, 'abind');
+    mkdirSync(src);
+    mkdirSync(target);
+    writeFileSync(join(src, 'g'), 'y');
+    await sys!.mountAsync(src, target, null, MS_BIND, null);
+    assert.equal(readFileSync(join(target, 'g'), 'utf8'), 'y');
+    await sys!.umountAsync(target, 0);
+    assert.equal(mounted(target), false);
+    await assert.rejects(sys!.umountAsync(target, 0), (err: SysError) => err.errno === 22 && err.message.includes(target));
+    const before = readlinkSync('/proc/thread-self/ns/net');
+    const nsPaths = [0, 1, 2, 3, 4, 5].map((i) => join(dir, `ans${i}`));
+    for (const p of nsPaths) writeFileSync(p, '');
+    // More at once than the pool has threads: every thread goes back to the daemon's namespace.
+    await Promise.all(nsPaths.map((p) => sys!.createNetnsAsync(p)));
+    const inodes = new Set(nsPaths.map((p) => execFileSync('nsenter', [`--net=${p}`, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim()));
+    assert.equal(inodes.size, nsPaths.length);
+    assert.equal(inodes.has(before), false);
+    for (const p of nsPaths) await sys!.umountAsync(p, 0);
+    // Every pool thread is back in the daemon's namespace: async readlink runs on the pool threads.
+    const { readlink } = await import('node:fs/promises');
+    const seen = await Promise.all(Array.from({ length: 16 }, () => readlink('/proc/thread-self/ns/net')));
+    assert.deepEqual([...new Set(seen)], [before]);
+  });
 });
