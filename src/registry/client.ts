@@ -11,13 +11,14 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { certsDirFor, tlsConnectOptions } from './tls.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../images/oci.js';
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../images/oci.js';
 import { sha256Digest } from '../util/digest.js';
 import { BerthError, DigestMismatchError, NotFoundError, SystemError, UnauthorizedError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { DEFAULT_DOMAIN, familiarName, familiarString } from './reference.js';
-import type { ImageReference, RegistryAuth, RegistryClient, RegistryClientOptions, ResolvedImage } from './types.js';
+import type { ImageReference, RegistryAuth, RegistryClient, RegistryClientOptions, RegistryRequest, RegistryResponse, ResolvedImage } from './types.js';
 
 const log = logger('registry');
 
@@ -55,7 +56,7 @@ class EndpointError extends Error {
   }
 }
 
-export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
+export function createRegistryClient(options: RegistryClientOptions): HttpRegistryClient {
   return new HttpRegistryClient(options);
 }
 
@@ -122,7 +123,8 @@ function describeNetworkError(method: string, url: string, err: unknown): string
     default:
       detail = e?.cause?.message ?? e?.message ?? String(err);
   }
-  return `${method === 'HEAD' ? 'Head' : 'Get'} "${url}": ${detail}`;
+  const verb = method.charAt(0) + method.slice(1).toLowerCase();
+  return `${verb} "${url}": ${detail}`;
 }
 
 /** Parse `WWW-Authenticate: Bearer realm="…",service="…"` (first challenge only). */
@@ -212,8 +214,10 @@ function platformString(p: Platform): string {
 
 // ---------------------------------------------------------------------------------------------
 
-class HttpRegistryClient implements RegistryClient {
+export class HttpRegistryClient implements RegistryClient {
   private readonly dispatcher: Agent;
+  /** TLS agents for registries with a certs.d directory, by host:port. */
+  private readonly tlsDispatchers = new Map<string, { key: string; agent: Agent }>();
   private readonly userAgent: string;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly challenges = new Map<string, Challenge>();
@@ -234,8 +238,20 @@ class HttpRegistryClient implements RegistryClient {
     });
   }
 
-  /** http:// for loopback and insecure registries, https:// otherwise. */
+  /** New mirrors and insecure registries (daemon.json reloaded on SIGHUP). */
+  reconfigure(update: { mirrors?: string[]; insecureRegistries?: string[] }): void {
+    if (update.mirrors) this.options.mirrors = update.mirrors;
+    if (update.insecureRegistries) this.options.insecureRegistries = update.insecureRegistries;
+    this.challenges.clear();
+  }
+
+  /**
+   * https:// for registries with a certs.d directory (their CA and client certificate are used)
+   * and for everything else that is not loopback or listed in insecure-registries; those use
+   * plain http://.
+   */
   schemeFor(host: string): 'http' | 'https' {
+    if (certsDirFor(this.options.certsDir, host)) return 'https';
     const { hostname } = splitHostPort(host);
     if (isLoopbackHost(hostname)) return 'http';
     const bare = hostname.replace(/^\[|\]$/g, '');
@@ -262,18 +278,39 @@ class HttpRegistryClient implements RegistryClient {
 
   // ---- HTTP ----------------------------------------------------------------------------------
 
+  /** The connection pool for a URL: a TLS agent with certs.d material, or the shared one. */
+  private dispatcherFor(url: string): Dispatcher {
+    const u = new URL(url);
+    if (u.protocol !== 'https:') return this.dispatcher;
+    const dir = certsDirFor(this.options.certsDir, u.host);
+    if (!dir) return this.dispatcher;
+    const tls = tlsConnectOptions(dir);
+    const cached = this.tlsDispatchers.get(u.host);
+    if (cached && cached.key === tls.key) return cached.agent;
+    void cached?.agent.close().catch(() => undefined);
+    const agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: 32,
+      connect: { timeout: 15_000, ...tls.options },
+      headersTimeout: 60_000,
+      bodyTimeout: 120_000,
+    });
+    this.tlsDispatchers.set(u.host, { key: tls.key, agent });
+    return agent;
+  }
+
   private async send(
-    method: 'GET' | 'HEAD' | 'POST',
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     headers: Headers,
     signal?: AbortSignal,
-    body?: string,
+    body?: Buffer | string | Readable,
   ): Promise<Dispatcher.ResponseData> {
     try {
       return await request(url, {
         method,
         headers: { 'user-agent': this.userAgent, ...headers },
-        dispatcher: this.dispatcher,
+        dispatcher: this.dispatcherFor(url),
         signal,
         body,
       });
@@ -317,6 +354,7 @@ class HttpRegistryClient implements RegistryClient {
     auth: RegistryAuth | undefined,
     signal?: AbortSignal,
     refresh = false,
+    scopes: string[] = [`repository:${repoPath}:pull`],
   ): Promise<Headers> {
     if (auth?.registrytoken) return { authorization: `Bearer ${auth.registrytoken}` };
     let challenge = refresh ? undefined : this.challenges.get(endpoint);
@@ -339,8 +377,7 @@ class HttpRegistryClient implements RegistryClient {
       this.tokens.set(key, { token: basic, expiresAt: Number.MAX_SAFE_INTEGER });
       return { authorization: basic };
     }
-    const scope = `repository:${repoPath}:pull`;
-    const token = await this.bearerToken(endpoint, challenge, scope, auth, signal, refresh);
+    const token = await this.bearerToken(endpoint, challenge, scopes.join(' '), auth, signal, refresh);
     return { authorization: `Bearer ${token}` };
   }
 
@@ -375,7 +412,7 @@ class HttpRegistryClient implements RegistryClient {
     } else {
       const u = new URL(realm);
       if (service) u.searchParams.set('service', service);
-      u.searchParams.set('scope', scope);
+      for (const one of scope.split(' ').filter(Boolean)) u.searchParams.append('scope', one);
       shownUrl = u.toString();
       const headers: Headers = {};
       if (auth?.username || auth?.password) {
@@ -614,6 +651,82 @@ class HttpRegistryClient implements RegistryClient {
       config,
       endpoint,
     };
+  }
+
+  // ---- Push and login (used by src/registry/push.ts and POST /auth) ---------------------------
+
+  /** Where a push of `ref` goes: the registry itself (never a mirror). */
+  pushEndpoint(ref: ImageReference): string {
+    if (ref.domain === DEFAULT_DOMAIN) {
+      if (!this.hubOrigin) throw new SystemError(`pushing to Docker Hub is disabled (no Docker Hub origin configured)`);
+      return this.hubOrigin;
+    }
+    return `${this.schemeFor(ref.domain)}://${ref.domain}`;
+  }
+
+  /**
+   * One authenticated request to a registry with the token scopes given (e.g. pull,push). A 401
+   * refreshes the credentials once and retries when the body can be made again. Credentials go
+   * only to the registry's own origin. The answer's body is read (up to 1 MiB).
+   */
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    const endpoint = req.endpoint;
+    const url = /^https?:\/\//.test(req.path) ? new URL(req.path) : new URL(joinUrl(endpoint, req.path));
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+    const sameOrigin = url.origin === new URL(endpoint).origin;
+    const attempt = async (refresh: boolean) => {
+      let auth: Headers = {};
+      try {
+        if (sameOrigin) auth = await this.authHeaders(endpoint, req.repoPath, req.auth, req.signal, refresh, req.scopes);
+      } catch (err) {
+        if (err instanceof EndpointError) throw err.error;
+        throw err;
+      }
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      return this.send(req.method, url.toString(), { ...req.headers, ...auth }, req.signal, body);
+    };
+    let res = await attempt(false);
+    if (res.statusCode === 401 && sameOrigin && (req.body === undefined || typeof req.body === 'function')) {
+      await discard(res.body);
+      res = await attempt(true);
+    }
+    const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readBody(res.body, 1024 * 1024, url.toString()).catch(() => Buffer.alloc(0));
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
+    const errors = parseErrors(body);
+    return { status: res.statusCode, headers, body, url: url.toString(), errors };
+  }
+
+  /**
+   * Check credentials the way `docker login` does: ping /v2/, then Basic against /v2/ or a token
+   * (no scope) from the realm. Throws UnauthorizedError with the registry's words when refused.
+   */
+  async login(serverAddress: string, auth: RegistryAuth, signal?: AbortSignal): Promise<void> {
+    const endpoint = this.loginEndpoint(serverAddress);
+    this.tokens.clear();
+    const challenge = await this.ping(endpoint, signal);
+    try {
+      if (challenge.scheme === 'basic') {
+        if (!auth.username && !auth.password) throw new UnauthorizedError(`Get "${joinUrl(endpoint, '/v2/')}": no basic auth credentials`);
+        await this.authHeaders(endpoint, '', auth, signal, true, []);
+      } else if (challenge.scheme === 'bearer') {
+        await this.bearerToken(endpoint, challenge, '', auth, signal, true);
+      }
+    } catch (err) {
+      if (err instanceof EndpointError) throw err.error;
+      throw err;
+    }
+  }
+
+  private loginEndpoint(serverAddress: string): string {
+    const raw = serverAddress.trim().replace(/\/+$/, '');
+    const host = raw.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    if (!host || /(^|\.)docker\.io$/.test(host)) {
+      if (!this.hubOrigin) throw new SystemError('Docker Hub is disabled (no Docker Hub origin configured)');
+      return this.hubOrigin;
+    }
+    if (/^https?:\/\//.test(raw)) return new URL(raw).origin;
+    return `${this.schemeFor(host)}://${host}`;
   }
 
   // ---- Blobs ---------------------------------------------------------------------------------
