@@ -2,9 +2,10 @@
 // once it started, as dockerd does.
 import type { Daemon } from '../daemon/daemon.js';
 import type { PushMessage } from '../images/push-service.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, InvalidParameterError } from '../util/errors.js';
+import { parseReference } from '../registry/reference.js';
 import { humanSize } from '../util/human.js';
-import { commonHeaders } from './http.js';
+import { commonHeaders, sendNoContent } from './http.js';
 import { registryAuthFrom } from './images.js';
 import type { Router } from './router.js';
 
@@ -16,6 +17,24 @@ function progressBar(current: number, total: number): string {
 }
 
 export function registerPushRoutes(router: Router, daemon: Daemon): void {
+  // POST /images/{name}/tag?repo=&tag=: a push goes to the repository an image is tagged with.
+  router.add('POST', '/images/{name*}/tag', (ctx) => {
+    const image = daemon.images.get(ctx.params.name);
+    const repo = ctx.query.get('repo');
+    if (!repo) throw new InvalidParameterError('repository name (repo) is required');
+    const tag = ctx.query.get('tag') || 'latest';
+    if (tag.startsWith('sha256:') || !/^[\w][\w.-]{0,127}$/.test(tag)) throw new InvalidParameterError(`invalid tag format: ${tag}`);
+    let ref;
+    try {
+      ref = parseReference(`${repo}:${tag}`);
+    } catch (err) {
+      throw new InvalidParameterError(errorMessage(err));
+    }
+    if (ref.digest || repo.includes('@')) throw new InvalidParameterError('refusing to create a tag with a digest reference');
+    daemon.images.add(image.record, ref);
+    sendNoContent(ctx, 201);
+  });
+
   router.add('POST', '/images/{name*}/push', async (ctx) => {
     const name = ctx.params.name;
     const tag = ctx.query.get('tag') || undefined;

@@ -14,6 +14,8 @@ const COMMANDS: Record<string, string> = {
   pull: 'pull',
   'image pull': 'pull',
   push: 'push',
+  tag: 'tag',
+  'image tag': 'tag',
   'image push': 'push',
   login: 'login',
   logout: 'logout',
@@ -71,6 +73,7 @@ Commands:
   rm          Remove one or more containers
   rmi         Remove one or more images
   stop        Stop one or more running containers
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
 
 Global Options:
   -D, --debug              Enable debug mode

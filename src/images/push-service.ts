@@ -173,6 +173,7 @@ export class PushService {
         onBytes(sent);
       }
     }, this.chunkSize);
+    log.debug({ digest: desc.digest, size: desc.size, chunks: desc.size > this.chunkSize ? Math.ceil(desc.size / this.chunkSize) : 0 }, 'blob uploaded');
     return 'pushed';
   }
 
