@@ -23,6 +23,16 @@ export function reloadConfig(daemon: Reloadable): boolean {
     return false;
   }
   const flags = cfg.fromFlags ?? {};
+  // As dockerd: a directive given both as a flag and in the file makes the reload fail.
+  const both = (['registryMirrors', 'insecureRegistries', 'logLevel'] as const).filter((k) => k in flags && k in file);
+  if (both.length > 0) {
+    const names = { registryMirrors: 'registry-mirrors', insecureRegistries: 'insecure-registries', logLevel: 'log-level' };
+    log.error(
+      { err: `the following directives are specified both as a flag and in the configuration file: ${both.map((k) => names[k]).join(', ')}` },
+      'error reloading the configuration; keeping the current one',
+    );
+    return false;
+  }
   const defaults = defaultConfig();
   const pick = <K extends 'registryMirrors' | 'insecureRegistries' | 'logLevel'>(key: K): DaemonConfig[K] =>
     (flags[key] ?? file[key] ?? defaults[key]) as DaemonConfig[K];

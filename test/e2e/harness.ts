@@ -18,6 +18,8 @@ export interface DaemonOptions {
   extraConfig?: Record<string, unknown>;
   /** Extra berthd flags (e.g. --certs-dir). */
   args?: string[];
+  /** berthd's --log-level (default debug); null leaves it to daemon.json. */
+  logLevel?: string | null;
   /** Extra environment for berthd. */
   env?: Record<string, string>;
 }
@@ -57,7 +59,7 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const args = ['--config-file', this.configFile, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--log-level', 'debug', ...(this.options.args ?? [])];
+    const args = ['--config-file', this.configFile, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, ...(this.options.logLevel === null ? [] : ['--log-level', this.options.logLevel ?? 'debug']), ...(this.options.args ?? [])];
     const { openSync } = await import('node:fs');
     const out = openSync(this.logFile, 'a');
     // Tests never leave loopback: no fallback from the mirror to Docker Hub.
