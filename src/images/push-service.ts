@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../store/content.js';
 import type { MetadataStore } from '../store/metadata.js';
-import { canonicalString, familiarString, parseReference } from '../registry/reference.js';
+import { canonicalString, familiarString, parseReference, parseReferenceNoDefault } from '../registry/reference.js';
 import type { ImageReference, RegistryAuth, RegistryClient, PushTransport } from '../registry/types.js';
 import { blobExists, DEFAULT_CHUNK_SIZE, putManifest, startUpload, uploadBlob, type BlobSource, type PushTarget } from '../registry/push.js';
 import { errorMessage, NotFoundError, SystemError } from '../util/errors.js';
@@ -86,11 +86,11 @@ export class PushService {
   }
 
   async push(name: string, tag: string | undefined, opts: PushOptions): Promise<void> {
-    const repo = parseReference(name);
+    const repo = parseReferenceNoDefault(name);
     if (repo.digest) throw new SystemError(`cannot push a digest reference: ${name}`);
     const emit = opts.onMessage;
     emit({ status: `The push refers to repository [${canonicalString({ domain: repo.domain, path: repo.path })}]` });
-    const tags = this.tagsToPush({ domain: repo.domain, path: repo.path }, tag ?? (name.includes(':') && repo.tag ? repo.tag : undefined));
+    const tags = this.tagsToPush({ domain: repo.domain, path: repo.path }, tag ?? repo.tag);
     if (tags.length === 0) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString({ domain: repo.domain, path: repo.path })}`);
     const target: PushTarget = {
       transport: this.deps.registry,

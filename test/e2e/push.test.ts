@@ -121,6 +121,17 @@ describe('push to a plain registry', () => {
     assert.match(pulled.stdout, new RegExp(`Digest: ${digest}`));
   });
 
+  test('push -a pushes every tag of the repository', async () => {
+    const src = `${source.host}/library/busybox:latest`;
+    assert.equal((await daemon.berth(['pull', src])).code, 0);
+    for (const t of ['one', 'two']) assert.equal((await daemon.berth(['tag', src, `${target.host}/all/busybox:${t}`])).code, 0);
+    const pushed = await daemon.berth(['push', '-a', `${target.host}/all/busybox`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /^one: digest: sha256:[a-f0-9]{64} size: \d+$/m);
+    assert.match(pushed.stdout, /^two: digest: sha256:[a-f0-9]{64} size: \d+$/m);
+    assert.equal(await skopeoDigest(`${target.host}/all/busybox:two`), await skopeoDigest(src));
+  });
+
   test('pushing what is not there, or to a registry that is down, fails clearly', async () => {
     const missing = await daemon.berth(['push', `${target.host}/nothing/here:v9`]);
     assert.equal(missing.code, 1);
