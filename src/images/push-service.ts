@@ -108,6 +108,11 @@ export class PushService {
     const image = images.resolve(full);
     if (!image) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString({ ...target.ref, tag: undefined })}`);
     const { record } = image;
+    if (!record.manifestDigest || !content.has(record.manifestDigest)) {
+      throw new SystemError(
+        `image ${shortId(record.id)} has no stored registry manifest (berth pushes images in the form they were pulled in; it has no compressed layers for this one)`,
+      );
+    }
     const manifestBytes = content.readBuffer(record.manifestDigest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
     const layers = manifest.layers ?? [];

@@ -172,6 +172,14 @@ export function encodeAuthHeader(auth: RegistryAuth | undefined): string {
 
 /** The header for pulling or pushing `domain` (a reference's registry), from the stored credentials. */
 export function authHeaderFor(domain: string): Record<string, string> {
-  const auth = getCredentials(domain);
+  let cfg: DockerConfigFile;
+  try {
+    cfg = loadConfig();
+  } catch (err) {
+    // The docker CLI warns about an unreadable config file and goes on without credentials.
+    process.stderr.write(`WARNING: Error ${(err as Error).message}\n`);
+    return {};
+  }
+  const auth = getCredentials(domain, cfg);
   return auth ? { 'X-Registry-Auth': encodeAuthHeader(auth) } : {};
 }
