@@ -94,7 +94,7 @@ export class PushService {
     if (tags.length === 0) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString({ domain: repo.domain, path: repo.path })}`);
     const target: PushTarget = {
       transport: this.deps.registry,
-      endpoint: this.deps.registry.pushEndpoint(repo),
+      endpoint: await this.deps.registry.pushEndpoint(repo),
       ref: { domain: repo.domain, path: repo.path },
       auth: opts.auth,
       signal: opts.signal,

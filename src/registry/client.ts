@@ -9,6 +9,7 @@
 // (connection error, 404, 5xx, bad content) on a mirror moves on to the next endpoint.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { certsDirFor, tlsConnectOptions } from './tls.js';
@@ -84,6 +85,22 @@ function inCidr(ip: string, cidr: string): boolean {
   if (isIP(ip) !== 4 || isIP(net) !== 4 || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
   return (ipv4ToInt(ip) & mask) === (ipv4ToInt(net) & mask);
+}
+
+/** Does host:port complete a TLS handshake? undefined when nothing answers at all. */
+function probeTls(host: string, port: number, timeoutMs = 3000): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: isIP(host) ? undefined : host, timeout: timeoutMs });
+    const done = (v: boolean | undefined) => {
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(v);
+    };
+    socket.once('secureConnect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? undefined : false));
+  });
 }
 
 function joinUrl(endpoint: string, path: string): string {
@@ -218,6 +235,10 @@ export class HttpRegistryClient implements RegistryClient {
   private readonly dispatcher: Agent;
   /** TLS agents for registries with a certs.d directory, by host:port. */
   private readonly tlsDispatchers = new Map<string, { key: string; agent: Agent }>();
+  /** https without certificate checks, for insecure (and loopback) registries that speak TLS. */
+  private insecureTls?: Agent;
+  /** Insecure registries found to speak TLS (true) or only plain http (false), by host:port. */
+  private readonly speaksTls = new Map<string, boolean>();
   private readonly userAgent: string;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly challenges = new Map<string, Challenge>();
@@ -243,6 +264,7 @@ export class HttpRegistryClient implements RegistryClient {
     if (update.mirrors) this.options.mirrors = update.mirrors;
     if (update.insecureRegistries) this.options.insecureRegistries = update.insecureRegistries;
     this.challenges.clear();
+    this.speaksTls.clear();
   }
 
   /**
@@ -252,15 +274,20 @@ export class HttpRegistryClient implements RegistryClient {
    */
   schemeFor(host: string): 'http' | 'https' {
     if (certsDirFor(this.options.certsDir, host)) return 'https';
+    return this.isInsecure(host) ? 'http' : 'https';
+  }
+
+  /** Loopback, or listed in insecure-registries (host[:port] or CIDR). */
+  private isInsecure(host: string): boolean {
     const { hostname } = splitHostPort(host);
-    if (isLoopbackHost(hostname)) return 'http';
+    if (isLoopbackHost(hostname)) return true;
     const bare = hostname.replace(/^\[|\]$/g, '');
     for (const entry of this.options.insecureRegistries ?? []) {
       const e = entry.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-      if (e === host || e === hostname) return 'http';
-      if (e.includes('/') && inCidr(bare, e)) return 'http';
+      if (e === host || e === hostname) return true;
+      if (e.includes('/') && inCidr(bare, e)) return true;
     }
-    return 'https';
+    return false;
   }
 
   /** Endpoints to try, in order, for a reference's domain. */
@@ -276,6 +303,29 @@ export class HttpRegistryClient implements RegistryClient {
     return [`${this.schemeFor(ref.domain)}://${ref.domain}`];
   }
 
+  /**
+   * Docker's rule for insecure registries: https first (certificates not checked), plain http
+   * when the registry does not speak TLS. An http:// endpoint chosen by schemeFor is probed once
+   * per host with a TLS handshake; endpoints given with an explicit scheme stay as they are.
+   */
+  private async preferTls(endpoint: string, explicit = false): Promise<string> {
+    if (explicit || !endpoint.startsWith('http://')) return endpoint;
+    const u = new URL(endpoint);
+    let tls = this.speaksTls.get(u.host);
+    if (tls === undefined) {
+      const answer = await probeTls(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80));
+      if (answer === undefined) return endpoint; // nothing listens: the http attempt reports it
+      tls = answer;
+      this.speaksTls.set(u.host, tls);
+    }
+    return tls ? `https://${u.host}` : endpoint;
+  }
+
+  private async resolvedEndpoints(ref: ImageReference): Promise<string[]> {
+    const explicit = new Set((this.options.mirrors ?? []).filter((m) => /^https?:\/\//.test(m)).map((m) => new URL(m).origin));
+    return Promise.all(this.endpointsFor(ref).map((e) => this.preferTls(e, explicit.has(e) || e === this.hubOrigin)));
+  }
+
   // ---- HTTP ----------------------------------------------------------------------------------
 
   /** The connection pool for a URL: a TLS agent with certs.d material, or the shared one. */
@@ -283,7 +333,17 @@ export class HttpRegistryClient implements RegistryClient {
     const u = new URL(url);
     if (u.protocol !== 'https:') return this.dispatcher;
     const dir = certsDirFor(this.options.certsDir, u.host);
-    if (!dir) return this.dispatcher;
+    if (!dir) {
+      if (!this.isInsecure(u.host)) return this.dispatcher;
+      this.insecureTls ??= new Agent({
+        keepAliveTimeout: 30_000,
+        connections: 32,
+        connect: { timeout: 15_000, rejectUnauthorized: false },
+        headersTimeout: 60_000,
+        bodyTimeout: 120_000,
+      });
+      return this.insecureTls;
+    }
     const tls = tlsConnectOptions(dir);
     const cached = this.tlsDispatchers.get(u.host);
     if (cached && cached.key === tls.key) return cached.agent;
@@ -549,7 +609,7 @@ export class HttpRegistryClient implements RegistryClient {
     ref: ImageReference,
     options: { auth?: RegistryAuth; platform?: Platform; signal?: AbortSignal } = {},
   ): Promise<ResolvedImage> {
-    const endpoints = this.endpointsFor(ref);
+    const endpoints = await this.resolvedEndpoints(ref);
     if (endpoints.length === 0) throw new SystemError(`no registry mirror configured for ${familiarString(ref)} and Docker Hub is disabled`);
     let lastError: BerthError | undefined;
     // The most telling answer a mirror gave: if the origin then cannot even be reached (offline
@@ -656,12 +716,12 @@ export class HttpRegistryClient implements RegistryClient {
   // ---- Push and login (used by src/registry/push.ts and POST /auth) ---------------------------
 
   /** Where a push of `ref` goes: the registry itself (never a mirror). */
-  pushEndpoint(ref: ImageReference): string {
+  async pushEndpoint(ref: ImageReference): Promise<string> {
     if (ref.domain === DEFAULT_DOMAIN) {
       if (!this.hubOrigin) throw new SystemError(`pushing to Docker Hub is disabled (no Docker Hub origin configured)`);
       return this.hubOrigin;
     }
-    return `${this.schemeFor(ref.domain)}://${ref.domain}`;
+    return this.preferTls(`${this.schemeFor(ref.domain)}://${ref.domain}`);
   }
 
   /**
@@ -702,7 +762,7 @@ export class HttpRegistryClient implements RegistryClient {
    * (no scope) from the realm. Throws UnauthorizedError with the registry's words when refused.
    */
   async login(serverAddress: string, auth: RegistryAuth, signal?: AbortSignal): Promise<void> {
-    const endpoint = this.loginEndpoint(serverAddress);
+    const endpoint = await this.loginEndpoint(serverAddress);
     this.tokens.clear();
     const challenge = await this.ping(endpoint, signal);
     try {
@@ -718,7 +778,7 @@ export class HttpRegistryClient implements RegistryClient {
     }
   }
 
-  private loginEndpoint(serverAddress: string): string {
+  private async loginEndpoint(serverAddress: string): Promise<string> {
     const raw = serverAddress.trim().replace(/\/+$/, '');
     const host = raw.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
     if (!host || /(^|\.)docker\.io$/.test(host)) {
@@ -726,7 +786,7 @@ export class HttpRegistryClient implements RegistryClient {
       return this.hubOrigin;
     }
     if (/^https?:\/\//.test(raw)) return new URL(raw).origin;
-    return `${this.schemeFor(host)}://${host}`;
+    return this.preferTls(`${this.schemeFor(host)}://${host}`);
   }
 
   // ---- Blobs ---------------------------------------------------------------------------------

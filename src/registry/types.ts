@@ -105,7 +105,7 @@ export interface RegistryResponse {
 
 /** The push-side surface of the HTTP client. */
 export interface PushTransport {
-  pushEndpoint(ref: ImageReference): string;
+  pushEndpoint(ref: ImageReference): Promise<string>;
   request(req: RegistryRequest): Promise<RegistryResponse>;
   login(serverAddress: string, auth: RegistryAuth, signal?: AbortSignal): Promise<void>;
   reconfigure(update: { mirrors?: string[]; insecureRegistries?: string[] }): void;

@@ -181,6 +181,32 @@ describe('TLS registry (private CA, client certificate) with htpasswd', () => {
   });
 });
 
+describe('a loopback registry speaking TLS without a certs.d entry', () => {
+  let registry: RunningRegistry;
+  let daemon: TestDaemon;
+  before(async () => {
+    registry = await startRegistry({ tls: true });
+    await pushBusybox(registry.host);
+    daemon = new TestDaemon();
+    await daemon.start();
+  });
+  after(async () => {
+    await daemon?.cleanup();
+    await registry?.stop();
+  });
+
+  test('is reached over https without certificate checks (loopback is insecure), as docker does', async () => {
+    const image = `${registry.host}/library/busybox:latest`;
+    const pulled = await daemon.berth(['pull', image]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const dst = `${registry.host}/again/busybox:v1`;
+    assert.equal((await daemon.berth(['tag', image, dst])).code, 0);
+    const pushed = await daemon.berth(['push', dst]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(await skopeoDigest(dst), await skopeoDigest(image));
+  });
+});
+
 describe('token auth that grants only pull', () => {
   let registry: RunningRegistry;
   let daemon: TestDaemon;
