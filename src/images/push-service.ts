@@ -128,6 +128,8 @@ export class PushService {
     // Docker lists the layers top first, each by its diff ID.
     const order = layers.map((desc, i) => ({ desc, id: shortId(record.diffIds[i]) })).reverse();
     for (const l of order) opts.onMessage({ status: 'Preparing', progressDetail: {}, id: l.id });
+    // Layers beyond the upload slots wait for one, as docker says.
+    for (const l of order.slice(MAX_CONCURRENT_UPLOADS)) opts.onMessage({ status: 'Waiting', progressDetail: {}, id: l.id });
     await eachLimited(order, MAX_CONCURRENT_UPLOADS, async ({ desc, id }) => {
       const msg = (status: string, progressDetail: PushMessage['progressDetail'] = {}) => opts.onMessage({ status, progressDetail, id });
       const result = await this.pushBlob(target, desc, record.repoDigests, sources, (sent) => msg('Pushing', { current: sent, total: desc.size }));
