@@ -1,6 +1,7 @@
 // `npm run bench`: berth's figures, and Docker's in the same run when DOCKER_HOST names an engine.
 //   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
+//   - push throughput of that image to an empty local registry (a fresh one per run)
 //   - berthd's idle RSS
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,24 @@ import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
+const PUSH_RUNS = Number(process.env.BENCH_PUSH_RUNS ?? 3);
+
+/** Median MB/s of `docker push` of `src` (already present) to a fresh, empty registry each run. */
+async function pushThroughput(docker: (args: string[]) => Promise<{ code: number; stderr: string }>, src: string, bytes: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < PUSH_RUNS; i++) {
+    const target = await startRegistry();
+    try {
+      const dst = `${target.host}/bench/pushed:latest`;
+      await timeIt(() => docker(['tag', src, dst]));
+      times.push(await timeIt(() => docker(['push', '-q', dst])));
+      await docker(['rmi', dst]);
+    } finally {
+      await target.stop();
+    }
+  }
+  return bytes / 1e6 / (median(times) / 1000);
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,6 +68,7 @@ interface Figures {
   startBerthCli?: number;
   startDockerCli: number;
   pullMBps: number;
+  pushMBps?: number;
   idleRssMiB: number;
 }
 
@@ -89,6 +109,7 @@ async function main(): Promise<void> {
       pulls.push(await timeIt(() => daemon.docker(['pull', '-q', benchRef])));
     }
     berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
+    berth.pushMBps = await pushThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -104,6 +125,7 @@ async function main(): Promise<void> {
         await dockerCmd(['rmi', '-f', benchRef]);
         dockerPulls.push(await timeIt(() => dockerCmd(['pull', '-q', benchRef])));
       }
+      docker.pushMBps = await pushThroughput(dockerCmd, benchRef, compressedBytes);
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
@@ -115,9 +137,10 @@ async function main(): Promise<void> {
       row('start latency, berth CLI (median)', berth.startBerthCli, docker?.startDockerCli, 'ms', true),
       row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
+      row(`push, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pushMBps, docker?.pushMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
       '',
-      `runs: ${RUNS} starts, ${PULL_RUNS} pulls; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
+      `runs: ${RUNS} starts, ${PULL_RUNS} pulls, ${PUSH_RUNS} pushes; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

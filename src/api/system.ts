@@ -97,11 +97,14 @@ export function registerSystemRoutes(router: Router, daemon: Daemon): void {
       RegistryConfig: {
         AllowNondistributableArtifactsCIDRs: null,
         AllowNondistributableArtifactsHostnames: null,
-        InsecureRegistryCIDRs: ['127.0.0.0/8'],
+        // As dockerd: CIDR entries of insecure-registries here, host names as IndexConfigs.
+        InsecureRegistryCIDRs: ['127.0.0.0/8', ...cfg.insecureRegistries.filter((r) => r.includes('/'))],
         IndexConfigs: Object.fromEntries(
           [
             ['docker.io', { Name: 'docker.io', Mirrors: cfg.registryMirrors, Secure: true, Official: true }],
-            ...cfg.insecureRegistries.map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }]),
+            ...cfg.insecureRegistries
+              .filter((r) => !r.includes('/'))
+              .map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }]),
           ],
         ),
         Mirrors: cfg.registryMirrors,

@@ -13,6 +13,12 @@ const COMMANDS: Record<string, string> = {
   'container run': 'run',
   pull: 'pull',
   'image pull': 'pull',
+  push: 'push',
+  tag: 'tag',
+  'image tag': 'tag',
+  'image push': 'push',
+  login: 'login',
+  logout: 'logout',
   images: 'images',
   'image ls': 'images',
   'image list': 'images',
@@ -49,6 +55,7 @@ Common Commands:
   run         Create and run a new container from an image
   ps          List containers
   pull        Download an image from a registry
+  push        Upload an image to a registry
   images      List images
   info        Display system-wide information
   version     Show the berth version information
@@ -60,10 +67,13 @@ Management Commands:
 Commands:
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
+  login       Authenticate to a registry
+  logout      Log out from a registry
   logs        Fetch the logs of a container
   rm          Remove one or more containers
   rmi         Remove one or more images
   stop        Stop one or more running containers
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
 
 Global Options:
   -D, --debug              Enable debug mode

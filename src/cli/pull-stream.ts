@@ -17,8 +17,10 @@ function widthOf(stream: NodeJS.WriteStream): number {
 }
 
 export async function pullImage(client: ApiClient, ref: ParsedRef, opts: PullOptions): Promise<void> {
+  const { authHeaderFor } = await import('../registry/auth-config.js');
   const res = await client.request('POST', '/images/create', {
     query: { fromImage: ref.name, tag: ref.digest ?? ref.tag ?? 'latest', platform: opts.platform || undefined },
+    headers: authHeaderFor(ref.name.slice(0, ref.name.indexOf('/'))),
   });
   const stream = opts.stream;
   const display = stream

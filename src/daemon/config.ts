@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { InvalidParameterError } from '../util/errors.js';
 import type { LogLevel } from '../util/log.js';
 import type { RuntimeConfig } from '../runtime/runtimes.js';
+import { defaultCertsDir } from '../registry/tls.js';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -22,6 +23,10 @@ export interface DaemonConfig {
   conmonPath: string;
   /** Unix socket group; docker uses "docker". Root-only (0660, gid 0) unless configured. */
   group?: string;
+  /** Per-registry CAs and client certificates (docker's certs.d layout). */
+  certsDir: string;
+  /** What the command line set (a reload of daemon.json keeps these). */
+  fromFlags?: Partial<DaemonConfig>;
 }
 
 export const DEFAULT_SOCKET = 'unix:///run/berth/berth.sock';
@@ -59,6 +64,7 @@ export function defaultConfig(): DaemonConfig {
     liveRestore: true,
     runtimes: {},
     conmonPath: 'conmon',
+    certsDir: defaultCertsDir(),
   };
 }
 
@@ -76,6 +82,8 @@ Options:
   -p, --pidfile string            Path to use for daemon PID file (default "/run/berth/berthd.pid")
       --registry-mirror list      Preferred registry mirror
       --insecure-registry list    Enable insecure registry communication
+      --certs-dir string          Registry CAs and client certificates, as <dir>/<host:port>/ca.crt
+                                  (default $BERTH_CERTS_DIR or "/etc/berth/certs.d")
       --live-restore              Keep containers running when the daemon stops (default true)
       --add-runtime runtime       Register an additional OCI compatible runtime (name=path)
       --default-runtime string    Default OCI runtime for containers (default crun if installed, else runc)
@@ -101,6 +109,7 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         debug: { type: 'boolean', short: 'D' },
         'registry-mirror': { type: 'string', multiple: true },
         'insecure-registry': { type: 'string', multiple: true },
+        'certs-dir': { type: 'string' },
         'live-restore': { type: 'boolean' },
         'add-runtime': { type: 'string', multiple: true },
         'default-runtime': { type: 'string' },
@@ -129,6 +138,7 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['live-restore'] !== undefined) fromFlags.liveRestore = v['live-restore'];
   if (v['default-runtime']) fromFlags.defaultRuntime = v['default-runtime'];
   if (v['add-runtime']) fromFlags.runtimes = Object.fromEntries(v['add-runtime'].map(parseAddRuntime));
+  if (v['certs-dir']) fromFlags.certsDir = v['certs-dir'];
 
   // dockerd refuses a directive given both ways rather than silently picking one.
   const fileKeyOf = (field: string) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field) ?? field;
@@ -139,6 +149,7 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
     );
   }
   Object.assign(config, fromFile, fromFlags);
+  config.fromFlags = fromFlags;
   // The pidfile follows a non-default exec root so isolated instances never share one.
   if (!fromFlags.pidfile && !fromFile.pidfile && config.execRoot !== '/run/berth') config.pidfile = `${config.execRoot}/berthd.pid`;
   return { config, help: v.help ?? false, version: v.version ?? false };

@@ -6,14 +6,17 @@ import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
 import { resolveRuntimes, type RuntimeSet } from '../runtime/runtimes.js';
 import { registerImageRoutes } from '../api/images.js';
+import { registerAuthRoutes } from '../api/auth.js';
+import { registerPushRoutes } from '../api/push.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
+import { PushService } from '../images/push-service.js';
 import { SnapshotStore } from '../images/snapshots.js';
 import { ImageStore } from '../images/store.js';
-import { createRegistryClient } from '../registry/client.js';
+import { createRegistryClient, type HttpRegistryClient } from '../registry/client.js';
 import { ContentStore } from '../store/content.js';
 import { MetadataStore } from '../store/metadata.js';
 import { logger } from '../util/log.js';
@@ -28,6 +31,8 @@ export class Daemon {
   readonly snapshots: SnapshotStore;
   readonly images: ImageStore;
   readonly pulls: PullService;
+  readonly pushes: PushService;
+  readonly registry: HttpRegistryClient;
   readonly containers: ContainerManager;
   readonly cgroupVersion: '1' | '2';
   readonly runtimes: RuntimeSet;
@@ -42,8 +47,14 @@ export class Daemon {
     this.snapshots = new SnapshotStore(config.dataRoot);
     this.images = new ImageStore(this.meta, this.content, this.snapshots);
     this.runtimes = resolveRuntimes(config.runtimes, config.defaultRuntime);
-    const registry = createRegistryClient({ mirrors: config.registryMirrors, insecureRegistries: config.insecureRegistries });
+    const registry = createRegistryClient({
+      mirrors: config.registryMirrors,
+      insecureRegistries: config.insecureRegistries,
+      certsDir: config.certsDir,
+    });
+    this.registry = registry;
     this.pulls = new PullService({ registry, content: this.content, snapshots: this.snapshots, images: this.images });
+    this.pushes = new PushService({ registry, content: this.content, images: this.images, meta: this.meta });
     this.containers = new ContainerManager(
       this.meta,
       this.images,
@@ -61,7 +72,9 @@ export class Daemon {
     await daemon.containers.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
+    registerPushRoutes(router, daemon);
     registerImageRoutes(router, daemon);
+    registerAuthRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));

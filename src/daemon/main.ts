@@ -62,6 +62,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  const { reloadConfig } = await import('./reload.js');
+  process.on('SIGHUP', () => reloadConfig(daemon));
 }
 
 main().catch((err) => {

@@ -9,15 +9,17 @@
 // (connection error, 404, 5xx, bad content) on a mirror moves on to the next endpoint.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { certsDirFor, tlsConnectOptions } from './tls.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../images/oci.js';
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../images/oci.js';
 import { sha256Digest } from '../util/digest.js';
 import { BerthError, DigestMismatchError, NotFoundError, SystemError, UnauthorizedError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { DEFAULT_DOMAIN, familiarName, familiarString } from './reference.js';
-import type { ImageReference, RegistryAuth, RegistryClient, RegistryClientOptions, ResolvedImage } from './types.js';
+import type { ImageReference, RegistryAuth, RegistryClient, RegistryClientOptions, RegistryRequest, RegistryResponse, ResolvedImage } from './types.js';
 
 const log = logger('registry');
 
@@ -55,7 +57,7 @@ class EndpointError extends Error {
   }
 }
 
-export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
+export function createRegistryClient(options: RegistryClientOptions): HttpRegistryClient {
   return new HttpRegistryClient(options);
 }
 
@@ -83,6 +85,22 @@ function inCidr(ip: string, cidr: string): boolean {
   if (isIP(ip) !== 4 || isIP(net) !== 4 || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
   return (ipv4ToInt(ip) & mask) === (ipv4ToInt(net) & mask);
+}
+
+/** Does host:port complete a TLS handshake? undefined when nothing answers at all. */
+function probeTls(host: string, port: number, timeoutMs = 3000): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: isIP(host) ? undefined : host, timeout: timeoutMs });
+    const done = (v: boolean | undefined) => {
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(v);
+    };
+    socket.once('secureConnect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? undefined : false));
+  });
 }
 
 function joinUrl(endpoint: string, path: string): string {
@@ -122,7 +140,8 @@ function describeNetworkError(method: string, url: string, err: unknown): string
     default:
       detail = e?.cause?.message ?? e?.message ?? String(err);
   }
-  return `${method === 'HEAD' ? 'Head' : 'Get'} "${url}": ${detail}`;
+  const verb = method.charAt(0) + method.slice(1).toLowerCase();
+  return `${verb} "${url}": ${detail}`;
 }
 
 /** Parse `WWW-Authenticate: Bearer realm="…",service="…"` (first challenge only). */
@@ -212,8 +231,14 @@ function platformString(p: Platform): string {
 
 // ---------------------------------------------------------------------------------------------
 
-class HttpRegistryClient implements RegistryClient {
+export class HttpRegistryClient implements RegistryClient {
   private readonly dispatcher: Agent;
+  /** TLS agents for registries with a certs.d directory, by host:port. */
+  private readonly tlsDispatchers = new Map<string, { key: string; agent: Agent }>();
+  /** https without certificate checks, for insecure (and loopback) registries that speak TLS. */
+  private insecureTls?: Agent;
+  /** Insecure registries found to speak TLS (true) or only plain http (false), by host:port. */
+  private readonly speaksTls = new Map<string, boolean>();
   private readonly userAgent: string;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly challenges = new Map<string, Challenge>();
@@ -234,17 +259,35 @@ class HttpRegistryClient implements RegistryClient {
     });
   }
 
-  /** http:// for loopback and insecure registries, https:// otherwise. */
+  /** New mirrors and insecure registries (daemon.json reloaded on SIGHUP). */
+  reconfigure(update: { mirrors?: string[]; insecureRegistries?: string[] }): void {
+    if (update.mirrors) this.options.mirrors = update.mirrors;
+    if (update.insecureRegistries) this.options.insecureRegistries = update.insecureRegistries;
+    this.challenges.clear();
+    this.speaksTls.clear();
+  }
+
+  /**
+   * https:// for registries with a certs.d directory (their CA and client certificate are used)
+   * and for everything else that is not loopback or listed in insecure-registries; those use
+   * plain http://.
+   */
   schemeFor(host: string): 'http' | 'https' {
+    if (certsDirFor(this.options.certsDir, host)) return 'https';
+    return this.isInsecure(host) ? 'http' : 'https';
+  }
+
+  /** Loopback, or listed in insecure-registries (host[:port] or CIDR). */
+  private isInsecure(host: string): boolean {
     const { hostname } = splitHostPort(host);
-    if (isLoopbackHost(hostname)) return 'http';
+    if (isLoopbackHost(hostname)) return true;
     const bare = hostname.replace(/^\[|\]$/g, '');
     for (const entry of this.options.insecureRegistries ?? []) {
       const e = entry.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-      if (e === host || e === hostname) return 'http';
-      if (e.includes('/') && inCidr(bare, e)) return 'http';
+      if (e === host || e === hostname) return true;
+      if (e.includes('/') && inCidr(bare, e)) return true;
     }
-    return 'https';
+    return false;
   }
 
   /** Endpoints to try, in order, for a reference's domain. */
@@ -260,20 +303,74 @@ class HttpRegistryClient implements RegistryClient {
     return [`${this.schemeFor(ref.domain)}://${ref.domain}`];
   }
 
+  /**
+   * Docker's rule for insecure registries: https first (certificates not checked), plain http
+   * when the registry does not speak TLS. An http:// endpoint chosen by schemeFor is probed once
+   * per host with a TLS handshake; endpoints given with an explicit scheme stay as they are.
+   */
+  private async preferTls(endpoint: string, explicit = false): Promise<string> {
+    if (explicit || !endpoint.startsWith('http://')) return endpoint;
+    const u = new URL(endpoint);
+    let tls = this.speaksTls.get(u.host);
+    if (tls === undefined) {
+      const answer = await probeTls(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80));
+      if (answer === undefined) return endpoint; // nothing listens: the http attempt reports it
+      tls = answer;
+      this.speaksTls.set(u.host, tls);
+    }
+    return tls ? `https://${u.host}` : endpoint;
+  }
+
+  private async resolvedEndpoints(ref: ImageReference): Promise<string[]> {
+    const explicit = new Set((this.options.mirrors ?? []).filter((m) => /^https?:\/\//.test(m)).map((m) => new URL(m).origin));
+    return Promise.all(this.endpointsFor(ref).map((e) => this.preferTls(e, explicit.has(e) || e === this.hubOrigin)));
+  }
+
   // ---- HTTP ----------------------------------------------------------------------------------
 
+  /** The connection pool for a URL: a TLS agent with certs.d material, or the shared one. */
+  private dispatcherFor(url: string): Dispatcher {
+    const u = new URL(url);
+    if (u.protocol !== 'https:') return this.dispatcher;
+    const dir = certsDirFor(this.options.certsDir, u.host);
+    if (!dir) {
+      if (!this.isInsecure(u.host)) return this.dispatcher;
+      this.insecureTls ??= new Agent({
+        keepAliveTimeout: 30_000,
+        connections: 32,
+        connect: { timeout: 15_000, rejectUnauthorized: false },
+        headersTimeout: 60_000,
+        bodyTimeout: 120_000,
+      });
+      return this.insecureTls;
+    }
+    const tls = tlsConnectOptions(dir);
+    const cached = this.tlsDispatchers.get(u.host);
+    if (cached && cached.key === tls.key) return cached.agent;
+    void cached?.agent.close().catch(() => undefined);
+    const agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: 32,
+      connect: { timeout: 15_000, ...tls.options },
+      headersTimeout: 60_000,
+      bodyTimeout: 120_000,
+    });
+    this.tlsDispatchers.set(u.host, { key: tls.key, agent });
+    return agent;
+  }
+
   private async send(
-    method: 'GET' | 'HEAD' | 'POST',
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     headers: Headers,
     signal?: AbortSignal,
-    body?: string,
+    body?: Buffer | string | Readable,
   ): Promise<Dispatcher.ResponseData> {
     try {
       return await request(url, {
         method,
         headers: { 'user-agent': this.userAgent, ...headers },
-        dispatcher: this.dispatcher,
+        dispatcher: this.dispatcherFor(url),
         signal,
         body,
       });
@@ -317,6 +414,7 @@ class HttpRegistryClient implements RegistryClient {
     auth: RegistryAuth | undefined,
     signal?: AbortSignal,
     refresh = false,
+    scopes: string[] = [`repository:${repoPath}:pull`],
   ): Promise<Headers> {
     if (auth?.registrytoken) return { authorization: `Bearer ${auth.registrytoken}` };
     let challenge = refresh ? undefined : this.challenges.get(endpoint);
@@ -339,8 +437,7 @@ class HttpRegistryClient implements RegistryClient {
       this.tokens.set(key, { token: basic, expiresAt: Number.MAX_SAFE_INTEGER });
       return { authorization: basic };
     }
-    const scope = `repository:${repoPath}:pull`;
-    const token = await this.bearerToken(endpoint, challenge, scope, auth, signal, refresh);
+    const token = await this.bearerToken(endpoint, challenge, scopes.join(' '), auth, signal, refresh);
     return { authorization: `Bearer ${token}` };
   }
 
@@ -375,7 +472,7 @@ class HttpRegistryClient implements RegistryClient {
     } else {
       const u = new URL(realm);
       if (service) u.searchParams.set('service', service);
-      u.searchParams.set('scope', scope);
+      for (const one of scope.split(' ').filter(Boolean)) u.searchParams.append('scope', one);
       shownUrl = u.toString();
       const headers: Headers = {};
       if (auth?.username || auth?.password) {
@@ -512,7 +609,7 @@ class HttpRegistryClient implements RegistryClient {
     ref: ImageReference,
     options: { auth?: RegistryAuth; platform?: Platform; signal?: AbortSignal } = {},
   ): Promise<ResolvedImage> {
-    const endpoints = this.endpointsFor(ref);
+    const endpoints = await this.resolvedEndpoints(ref);
     if (endpoints.length === 0) throw new SystemError(`no registry mirror configured for ${familiarString(ref)} and Docker Hub is disabled`);
     let lastError: BerthError | undefined;
     // The most telling answer a mirror gave: if the origin then cannot even be reached (offline
@@ -614,6 +711,82 @@ class HttpRegistryClient implements RegistryClient {
       config,
       endpoint,
     };
+  }
+
+  // ---- Push and login (used by src/registry/push.ts and POST /auth) ---------------------------
+
+  /** Where a push of `ref` goes: the registry itself (never a mirror). */
+  async pushEndpoint(ref: ImageReference): Promise<string> {
+    if (ref.domain === DEFAULT_DOMAIN) {
+      if (!this.hubOrigin) throw new SystemError(`pushing to Docker Hub is disabled (no Docker Hub origin configured)`);
+      return this.hubOrigin;
+    }
+    return this.preferTls(`${this.schemeFor(ref.domain)}://${ref.domain}`);
+  }
+
+  /**
+   * One authenticated request to a registry with the token scopes given (e.g. pull,push). A 401
+   * refreshes the credentials once and retries when the body can be made again. Credentials go
+   * only to the registry's own origin. The answer's body is read (up to 1 MiB).
+   */
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    const endpoint = req.endpoint;
+    const url = /^https?:\/\//.test(req.path) ? new URL(req.path) : new URL(joinUrl(endpoint, req.path));
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+    const sameOrigin = url.origin === new URL(endpoint).origin;
+    const attempt = async (refresh: boolean) => {
+      let auth: Headers = {};
+      try {
+        if (sameOrigin) auth = await this.authHeaders(endpoint, req.repoPath, req.auth, req.signal, refresh, req.scopes);
+      } catch (err) {
+        if (err instanceof EndpointError) throw err.error;
+        throw err;
+      }
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      return this.send(req.method, url.toString(), { ...req.headers, ...auth }, req.signal, body);
+    };
+    let res = await attempt(false);
+    if (res.statusCode === 401 && sameOrigin && (req.body === undefined || typeof req.body === 'function')) {
+      await discard(res.body);
+      res = await attempt(true);
+    }
+    const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readBody(res.body, 1024 * 1024, url.toString()).catch(() => Buffer.alloc(0));
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
+    const errors = parseErrors(body);
+    return { status: res.statusCode, headers, body, url: url.toString(), errors };
+  }
+
+  /**
+   * Check credentials the way `docker login` does: ping /v2/, then Basic against /v2/ or a token
+   * (no scope) from the realm. Throws UnauthorizedError with the registry's words when refused.
+   */
+  async login(serverAddress: string, auth: RegistryAuth, signal?: AbortSignal): Promise<void> {
+    const endpoint = await this.loginEndpoint(serverAddress);
+    this.tokens.clear();
+    const challenge = await this.ping(endpoint, signal);
+    try {
+      if (challenge.scheme === 'basic') {
+        if (!auth.username && !auth.password) throw new UnauthorizedError(`Get "${joinUrl(endpoint, '/v2/')}": no basic auth credentials`);
+        await this.authHeaders(endpoint, '', auth, signal, true, []);
+      } else if (challenge.scheme === 'bearer') {
+        await this.bearerToken(endpoint, challenge, '', auth, signal, true);
+      }
+    } catch (err) {
+      if (err instanceof EndpointError) throw err.error;
+      throw err;
+    }
+  }
+
+  private async loginEndpoint(serverAddress: string): Promise<string> {
+    const raw = serverAddress.trim().replace(/\/+$/, '');
+    const host = raw.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    if (!host || /(^|\.)docker\.io$/.test(host)) {
+      if (!this.hubOrigin) throw new SystemError('Docker Hub is disabled (no Docker Hub origin configured)');
+      return this.hubOrigin;
+    }
+    if (/^https?:\/\//.test(raw)) return new URL(raw).origin;
+    return this.preferTls(`${this.schemeFor(host)}://${host}`);
   }
 
   // ---- Blobs ---------------------------------------------------------------------------------

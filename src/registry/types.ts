@@ -38,6 +38,8 @@ export interface RegistryClientOptions {
    * mirrors only, e.g. offline machines and tests.
    */
   dockerHubOrigin?: string | null;
+  /** Per-registry TLS material, docker's certs.d layout: <certsDir>/<host:port>/{*.crt,*.cert,*.key}. */
+  certsDir?: string;
 }
 
 /** What a pull needs to know once the manifest is resolved for one platform. */
@@ -71,4 +73,40 @@ export interface RegistryClient {
    * verified here: the caller hashes it while storing it (ContentStore) and rejects a mismatch.
    */
   fetchBlob(image: ResolvedImage, descriptor: Descriptor, options?: { auth?: RegistryAuth; signal?: AbortSignal }): Promise<Readable>;
+}
+
+/** One authenticated registry request (push side): see HttpRegistryClient.request. */
+export interface RegistryRequest {
+  /** The registry origin, e.g. "https://127.0.0.1:5000" (from pushEndpoint). */
+  endpoint: string;
+  /** Repository path the token scopes belong to. */
+  repoPath: string;
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** A path under the endpoint ("/v2/…") or an absolute URL (an upload Location). */
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  /** A Buffer or stream; a function that makes the body again lets a 401 be retried. */
+  body?: Buffer | string | Readable | (() => Buffer | string | Readable);
+  /** Bearer token scopes, e.g. ["repository:a/b:pull,push", "repository:c/d:pull"]. */
+  scopes: string[];
+  auth?: RegistryAuth;
+  signal?: AbortSignal;
+}
+
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  url: string;
+  /** The distribution error list of the body, if any. */
+  errors: Array<{ code?: string; message?: string; detail?: unknown }>;
+}
+
+/** The push-side surface of the HTTP client. */
+export interface PushTransport {
+  pushEndpoint(ref: ImageReference): Promise<string>;
+  request(req: RegistryRequest): Promise<RegistryResponse>;
+  login(serverAddress: string, auth: RegistryAuth, signal?: AbortSignal): Promise<void>;
+  reconfigure(update: { mirrors?: string[]; insecureRegistries?: string[] }): void;
 }

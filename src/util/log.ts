@@ -9,9 +9,19 @@ export function configureLogging(level: LogLevel, destination?: string): void {
   root = pino({ level, base: undefined }, destination ? pino.destination(destination) : pino.destination(2));
 }
 
+const children = new Set<Logger>();
+
 export function logger(component: string): Logger {
   // child() is cheap; components hold the child so a reconfigure before wiring takes effect.
-  return root.child({ component });
+  const child = root.child({ component });
+  children.add(child);
+  return child;
+}
+
+/** Change the level of every logger handed out so far (daemon.json reload on SIGHUP). */
+export function setLogLevel(level: LogLevel): void {
+  root.level = level;
+  for (const child of children) child.level = level;
 }
 
 export type { Logger };

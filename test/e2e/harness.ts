@@ -16,6 +16,12 @@ export interface DaemonOptions {
   mirrors?: string[];
   insecureRegistries?: string[];
   extraConfig?: Record<string, unknown>;
+  /** Extra berthd flags (e.g. --certs-dir). */
+  args?: string[];
+  /** berthd's --log-level (default debug); null leaves it to daemon.json. */
+  logLevel?: string | null;
+  /** Extra environment for berthd. */
+  env?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -53,11 +59,11 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const args = ['--config-file', this.configFile, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--log-level', 'debug'];
+    const args = ['--config-file', this.configFile, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, ...(this.options.logLevel === null ? [] : ['--log-level', this.options.logLevel ?? 'debug']), ...(this.options.args ?? [])];
     const { openSync } = await import('node:fs');
     const out = openSync(this.logFile, 'a');
     // Tests never leave loopback: no fallback from the mirror to Docker Hub.
-    this.proc = spawn(BERTHD, args, { stdio: ['ignore', out, out], env: { ...process.env, BERTH_DOCKER_HUB_ORIGIN: 'none' } });
+    this.proc = spawn(BERTHD, args, { stdio: ['ignore', out, out], env: { ...process.env, BERTH_DOCKER_HUB_ORIGIN: 'none', ...(this.options.env ?? {}) } });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`berthd exited with ${this.proc.exitCode}:\n${this.log()}`);
@@ -119,19 +125,24 @@ export class TestDaemon {
   }
 
   /** The real docker CLI against this daemon. */
-  docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-    return runCommand('docker', args, { ...opts, env: { DOCKER_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config') } });
+  docker(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+    return runCommand('docker', args, { ...opts, env: { DOCKER_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config'), ...(opts.env ?? {}) } });
   }
 
   /** The berth CLI against this daemon. */
-  berth(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-    return runCommand(BERTH, args, { ...opts, env: { BERTH_HOST: this.host } });
+  berth(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+    return runCommand(BERTH, args, { ...opts, env: { BERTH_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config'), ...(opts.env ?? {}) } });
   }
 
   /** kill -9, as a crash would. Containers keep running under conmon. */
   kill9(): void {
     this.proc?.kill('SIGKILL');
     this.proc = undefined;
+  }
+
+  /** Send a signal to berthd (SIGHUP: reload daemon.json). */
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.kill(sig);
   }
 
   async stopDaemon(): Promise<void> {
