@@ -2,11 +2,14 @@
 import type { Duplex } from 'node:stream';
 import type { Daemon } from '../daemon/daemon.js';
 import { containerInspect, containerSummary } from '../containers/inspect.js';
-import type { CreateRequest, WaitCondition } from '../containers/manager.js';
+import { emitContainerEvent } from '../containers/events.js';
+import { filterContainers, PS_FILTERS } from '../containers/filters.js';
+import { isLive, type CreateRequest, type WaitCondition } from '../containers/manager.js';
 import type { ContainerConfig, HostConfig } from '../containers/model.js';
 import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { Filters } from './filters.js';
 import type { Router } from './router.js';
 import { type ApiContext, boolQuery, commonHeaders, hijack, intQuery, readJson, sendJson, sendNoContent } from './http.js';
 
@@ -87,12 +90,15 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('GET', '/containers/json', (ctx) => {
-    const all = boolQuery(ctx, 'all');
+    const filters = Filters.parse(ctx.query.get('filters'), PS_FILTERS);
+    // A status filter names the states it wants: it implies all.
+    const all = boolQuery(ctx, 'all') || filters.has('status');
     const limit = intQuery(ctx, 'limit');
-    let list = containers
-      .list()
-      .filter((c) => all || limit !== undefined || c.state.Status === 'running' || c.state.Status === 'paused')
-      .sort((a, b) => b.created.localeCompare(a.created));
+    let list = filterContainers(
+      containers.list().filter((c) => all || (limit !== undefined && limit > 0) || isLive(c.state.Status)),
+      filters,
+      { images: daemon.images, find: (v) => containers.find(v) },
+    ).sort((a, b) => b.created.localeCompare(a.created));
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     sendJson(ctx, 200, list.map((c) => containerSummary(c)));
   });
@@ -176,6 +182,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     const tty = c.config.Tty ?? false;
     const attachedAt = Date.now();
     const stream = hijack(ctx, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    emitContainerEvent(daemon.events, c, 'attach');
     const abort = new AbortController();
     stream.on('close', () => abort.abort());
     stream.on('error', () => abort.abort());
