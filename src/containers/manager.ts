@@ -566,12 +566,17 @@ export class ContainerManager {
           );
         }
         await this.runtime.kill(c.id, 'SIGKILL').catch(() => undefined);
+        emitContainerEvent(this.bus, current, 'kill', { signal: '9' });
         if (current.state.Status === 'paused') await this.runtime.resume(c.id).catch(() => undefined);
       }
       const wasRunning = current.state.Status === 'running' || current.state.Status === 'paused';
       this.update(c.id, (r) => (r.state.Status = 'removing'));
       // An exited container was torn down when it exited; only a live one still has runtime state.
-      if (wasRunning) await this.teardown(current);
+      if (wasRunning) {
+        await this.teardown(current);
+        const execDuration = String(Math.floor((Date.now() - Date.parse(current.state.StartedAt)) / 1000));
+        emitContainerEvent(this.bus, current, 'die', { exitCode: '137', execDuration });
+      }
       await rm(join(this.paths.dataRoot, 'containers', c.id), { recursive: true, force: true });
       this.meta.deleteContainer(c.id);
       this.restarts.forget(c.id);
