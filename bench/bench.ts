@@ -2,6 +2,7 @@
 //   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
 //   - berthd's idle RSS
+//   - fifty running containers (./fifty.ts): time to start them, `ps` latency, engine memory
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
+import { berthPids, dockerPids, FIFTY, fiftyContainers, type FiftyFigures } from './fifty.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
@@ -50,6 +52,7 @@ interface Figures {
   startDockerCli: number;
   pullMBps: number;
   idleRssMiB: number;
+  fifty?: FiftyFigures;
 }
 
 function row(name: string, berth: number | undefined, docker: number | undefined, unit: string, lowerIsBetter: boolean): string {
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
       pulls.push(await timeIt(() => daemon.docker(['pull', '-q', benchRef])));
     }
     berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
+    berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot));
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -107,6 +111,7 @@ async function main(): Promise<void> {
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
+      docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids);
     }
 
     const lines = [
@@ -116,6 +121,10 @@ async function main(): Promise<void> {
       row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
+      row(`start ${FIFTY} detached, docker CLI (total)`, berth.fifty?.startAllMs, docker?.fifty?.startAllMs, 'ms', true),
+      row(`ps with ${FIFTY} running, docker CLI (median)`, berth.fifty?.psMs, docker?.fifty?.psMs, 'ms', true),
+      row(`RSS with ${FIFTY} running (engine+shims)`, berth.fifty?.rssMiB, docker?.fifty?.rssMiB, 'MiB', true),
+      row(`PSS with ${FIFTY} running (engine+shims)`, berth.fifty?.pssMiB, docker?.fifty?.pssMiB, 'MiB', true),
       '',
       `runs: ${RUNS} starts, ${PULL_RUNS} pulls; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];

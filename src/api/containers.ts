@@ -9,7 +9,7 @@ import type { ContainerConfig, HostConfig } from '../containers/model.js';
 import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import { Filters } from './filters.js';
+import { Filters, parseTimestamp } from './filters.js';
 import type { Router } from './router.js';
 import { type ApiContext, boolQuery, commonHeaders, hijack, intQuery, readJson, sendJson, sendNoContent } from './http.js';
 
@@ -35,14 +35,11 @@ function validateCreateBody(body: CreateBody): void {
   }
 }
 
-/** Docker's `since`/`until`: unix seconds with an optional fraction, or an RFC 3339 time. */
-function timeQuery(ctx: ApiContext, name: string): number | undefined {
+/** Docker's `since`/`until`: unix seconds with up to nine decimals, RFC 3339 or a duration; 0 is unset. */
+function timeQuery(ctx: ApiContext, name: string): bigint | undefined {
   const v = ctx.query.get(name);
   if (v === null || v === '' || v === '0') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidParameterError(`invalid value for ${name}: ${v}`);
-  return t;
+  return parseTimestamp(v, name);
 }
 
 function streamFilter(ctx: ApiContext): { stdout: boolean; stderr: boolean } {
@@ -152,6 +149,9 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for tail: ${tailText}`);
     const follow = boolQuery(ctx, 'follow');
     const tty = c.config.Tty ?? false;
+    // Parsed before the headers go out, so a bad value is a 400.
+    const sinceNano = timeQuery(ctx, 'since');
+    const untilNano = timeQuery(ctx, 'until');
     const res = ctx.res!;
     res.writeHead(200, {
       ...commonHeaders(),
@@ -161,8 +161,8 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     res.on('close', () => abort.abort());
     const running = c.state.Status === 'running' || c.state.Status === 'paused';
     const entries = readLogEntries(c.logPath, {
-      since: timeQuery(ctx, 'since'),
-      until: timeQuery(ctx, 'until'),
+      sinceNano,
+      untilNano,
       tail,
       follow: follow && running,
       untilExited: containers.exited(c.id),

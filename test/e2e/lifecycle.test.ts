@@ -253,6 +253,38 @@ describe('container lifecycle', () => {
     }
   });
 
+  test('logs: -t with nine-digit timestamps, --tail, --since/--until (exact, durations), -f ends with the container', async () => {
+    const run = await daemon.docker(['run', '-d', '--name', 'talker', 'busybox', 'sh', '-c', 'echo one; sleep 1.2; echo two >&2; sleep 1.2; echo three']);
+    assert.equal(run.code, 0, run.stderr);
+    const follow = await daemon.docker(['logs', '-f', 'talker']);
+    assert.equal(follow.code, 0, follow.stderr);
+    assert.equal(follow.stdout, 'one\nthree\n');
+    assert.equal(follow.stderr, 'two\n');
+    const ts = await daemon.docker(['logs', '-t', 'talker']);
+    const lines = (ts.stdout + ts.stderr).trim().split('\n').sort();
+    assert.equal(lines.length, 3);
+    for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (one|two|three)$/);
+    const stamp = (word: string) => lines.find((l) => l.endsWith(` ${word}`))!.split(' ')[0];
+    for (const cli of ['docker', 'berth'] as const) {
+      const tail = await daemon[cli](['logs', '--tail', '1', 'talker']);
+      assert.equal(tail.stdout, 'three\n', cli);
+      const since = await daemon[cli](['logs', '--since', stamp('two'), 'talker']);
+      assert.equal(since.stdout, 'three\n', cli);
+      assert.equal(since.stderr, 'two\n', cli);
+      const until = await daemon[cli](['logs', '--until', stamp('two'), 'talker']);
+      assert.equal(until.stdout, 'one\n', cli);
+      assert.equal(until.stderr, 'two\n', cli);
+      const recent = await daemon[cli](['logs', '--since', '10m', 'talker']);
+      assert.equal(recent.stdout, 'one\nthree\n', cli);
+      const old = await daemon[cli](['logs', '--until', '10m', 'talker']);
+      assert.equal(old.stdout + old.stderr, '', cli);
+    }
+    const unix = await daemon.api('GET', `/containers/talker/logs?stdout=1&since=${Date.parse(stamp('three')) / 1000 + 1}`);
+    assert.equal(unix.status, 200);
+    const bad = await daemon.api('GET', '/containers/talker/logs?stdout=1&since=soon');
+    assert.equal(bad.status, 400);
+  });
+
   test('inspect has docker\'s shape', async () => {
     const r = await daemon.api('GET', '/containers/c2/json');
     assert.equal(r.status, 200);
