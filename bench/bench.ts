@@ -3,6 +3,7 @@
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
 //   - push throughput of that image to an empty local registry (a fresh one per run)
 //   - berthd's idle RSS
+//   - fifty running containers (./fifty.ts): time to start them, `ps` latency, engine memory
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
+import { berthPids, dockerPids, FIFTY, fiftyContainers, type FiftyFigures } from './fifty.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
@@ -70,6 +72,7 @@ interface Figures {
   pullMBps: number;
   pushMBps?: number;
   idleRssMiB: number;
+  fifty?: FiftyFigures;
 }
 
 function row(name: string, berth: number | undefined, docker: number | undefined, unit: string, lowerIsBetter: boolean): string {
@@ -110,6 +113,7 @@ async function main(): Promise<void> {
     }
     berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
     berth.pushMBps = await pushThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
+    berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot));
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
+      docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids);
     }
 
     const lines = [
@@ -139,6 +144,10 @@ async function main(): Promise<void> {
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row(`push, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pushMBps, docker?.pushMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
+      row(`start ${FIFTY} detached, docker CLI (total)`, berth.fifty?.startAllMs, docker?.fifty?.startAllMs, 'ms', true),
+      row(`ps with ${FIFTY} running, docker CLI (median)`, berth.fifty?.psMs, docker?.fifty?.psMs, 'ms', true),
+      row(`RSS with ${FIFTY} running (engine+shims)`, berth.fifty?.rssMiB, docker?.fifty?.rssMiB, 'MiB', true),
+      row(`PSS with ${FIFTY} running (engine+shims)`, berth.fifty?.pssMiB, docker?.fifty?.pssMiB, 'MiB', true),
       '',
       `runs: ${RUNS} starts, ${PULL_RUNS} pulls, ${PUSH_RUNS} pushes; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];

@@ -2,11 +2,14 @@
 import type { Duplex } from 'node:stream';
 import type { Daemon } from '../daemon/daemon.js';
 import { containerInspect, containerSummary } from '../containers/inspect.js';
-import type { CreateRequest, WaitCondition } from '../containers/manager.js';
+import { emitContainerEvent } from '../containers/events.js';
+import { filterContainers, PS_FILTERS } from '../containers/filters.js';
+import { isLive, type CreateRequest, type WaitCondition } from '../containers/manager.js';
 import type { ContainerConfig, HostConfig } from '../containers/model.js';
 import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { Filters, parseTimestamp } from './filters.js';
 import type { Router } from './router.js';
 import { type ApiContext, boolQuery, commonHeaders, hijack, intQuery, readJson, sendJson, sendNoContent } from './http.js';
 
@@ -32,14 +35,11 @@ function validateCreateBody(body: CreateBody): void {
   }
 }
 
-/** Docker's `since`/`until`: unix seconds with an optional fraction, or an RFC 3339 time. */
-function timeQuery(ctx: ApiContext, name: string): number | undefined {
+/** Docker's `since`/`until`: unix seconds with up to nine decimals, RFC 3339 or a duration; 0 is unset. */
+function timeQuery(ctx: ApiContext, name: string): bigint | undefined {
   const v = ctx.query.get(name);
   if (v === null || v === '' || v === '0') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidParameterError(`invalid value for ${name}: ${v}`);
-  return t;
+  return parseTimestamp(v, name);
 }
 
 function streamFilter(ctx: ApiContext): { stdout: boolean; stderr: boolean } {
@@ -87,12 +87,15 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('GET', '/containers/json', (ctx) => {
-    const all = boolQuery(ctx, 'all');
+    const filters = Filters.parse(ctx.query.get('filters'), PS_FILTERS);
+    // A status filter names the states it wants: it implies all.
+    const all = boolQuery(ctx, 'all') || filters.has('status');
     const limit = intQuery(ctx, 'limit');
-    let list = containers
-      .list()
-      .filter((c) => all || limit !== undefined || c.state.Status === 'running' || c.state.Status === 'paused')
-      .sort((a, b) => b.created.localeCompare(a.created));
+    let list = filterContainers(
+      containers.list().filter((c) => all || (limit !== undefined && limit > 0) || isLive(c.state.Status)),
+      filters,
+      { images: daemon.images, find: (v) => containers.find(v) },
+    ).sort((a, b) => b.created.localeCompare(a.created));
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     sendJson(ctx, 200, list.map((c) => containerSummary(c)));
   });
@@ -146,6 +149,9 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for tail: ${tailText}`);
     const follow = boolQuery(ctx, 'follow');
     const tty = c.config.Tty ?? false;
+    // Parsed before the headers go out, so a bad value is a 400.
+    const sinceNano = timeQuery(ctx, 'since');
+    const untilNano = timeQuery(ctx, 'until');
     const res = ctx.res!;
     res.writeHead(200, {
       ...commonHeaders(),
@@ -155,8 +161,8 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     res.on('close', () => abort.abort());
     const running = c.state.Status === 'running' || c.state.Status === 'paused';
     const entries = readLogEntries(c.logPath, {
-      since: timeQuery(ctx, 'since'),
-      until: timeQuery(ctx, 'until'),
+      sinceNano,
+      untilNano,
       tail,
       follow: follow && running,
       untilExited: containers.exited(c.id),
@@ -176,6 +182,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     const tty = c.config.Tty ?? false;
     const attachedAt = Date.now();
     const stream = hijack(ctx, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    emitContainerEvent(daemon.events, c, 'attach');
     const abort = new AbortController();
     stream.on('close', () => abort.abort());
     stream.on('error', () => abort.abort());

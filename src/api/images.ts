@@ -61,6 +61,7 @@ export function registerImageRoutes(router: Router, daemon: Daemon): void {
     try {
       const outcome = await daemon.pulls.pull(ref, { auth: registryAuthFrom(ctx), onProgress });
       const shown = familiarString(ref);
+      daemon.events.emit('image', 'pull', { ID: shown, Attributes: { name: familiarString({ ...ref, tag: undefined, digest: undefined }) } });
       write({ status: `Digest: ${outcome.repoDigest}` });
       write({ status: outcome.updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
       res.end();
@@ -96,7 +97,12 @@ export function registerImageRoutes(router: Router, daemon: Daemon): void {
   router.add('DELETE', '/images/{name*}', async (ctx) => {
     const name = ctx.params.name;
     if (!daemon.images.resolveId(name)) throw new NotFoundError(`No such image: ${name}`);
+    const imageId = daemon.images.resolveId(name);
     const result = await daemon.images.delete(name, boolQuery(ctx, 'force'));
+    for (const r of result) {
+      if ('Untagged' in r) daemon.events.emit('image', 'untag', { ID: imageId ?? r.Untagged, Attributes: { name: r.Untagged } });
+      else daemon.events.emit('image', 'delete', { ID: r.Deleted, Attributes: { name: r.Deleted } });
+    }
     sendJson(ctx, 200, result);
   });
 }

@@ -44,6 +44,25 @@ const COMMANDS: Record<string, string> = {
   kill: 'kill',
   'container kill': 'kill',
   'system info': 'info',
+  create: 'create',
+  'container create': 'create',
+  start: 'start',
+  'container start': 'start',
+  restart: 'restart',
+  'container restart': 'restart',
+  pause: 'pause',
+  'container pause': 'pause',
+  unpause: 'unpause',
+  'container unpause': 'unpause',
+  wait: 'wait',
+  'container wait': 'wait',
+  rename: 'rename',
+  'container rename': 'rename',
+  top: 'top',
+  'container top': 'top',
+  'container prune': 'prune',
+  events: 'events',
+  'system events': 'events',
 };
 
 const USAGE = `
@@ -65,15 +84,24 @@ Management Commands:
   image       Manage images
 
 Commands:
+  create      Create a new container
+  events      Get real time events from the server
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
   login       Authenticate to a registry
   logout      Log out from a registry
   logs        Fetch the logs of a container
+  pause       Pause all processes within one or more containers
+  rename      Rename a container
+  restart     Restart one or more containers
   rm          Remove one or more containers
   rmi         Remove one or more images
+  start       Start one or more stopped containers
   stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  top         Display the running processes of a container
+  unpause     Unpause all processes within one or more containers
+  wait        Block until one or more containers stop, then print their exit codes
 
 Global Options:
   -D, --debug              Enable debug mode

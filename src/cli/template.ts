@@ -1,6 +1,7 @@
 // A small subset of Go's text/template, enough for the common `--format` uses of inspect:
 //   {{.Field.Sub}}  {{json .X}}  {{.X | json}}  {{index .Map "key"}}  {{len .X}}  {{upper .X}}
-//   {{lower .X}}  {{title .X}}  {{println .X}}  {{.}}  {{json .}}
+//   {{lower .X}}  {{title .X}}  {{println .X}}  {{.}}  {{json .}}  {{join .X ","}}  {{split .X ","}}
+//   {{pad .X 1 2}}  {{truncate .X 5}}
 // plus literal text. Values print as Go's fmt %v would for decoded JSON (maps as map[k:v]).
 import { goJson } from './format.js';
 
@@ -68,6 +69,14 @@ const FUNCS: Record<string, (args: Value[]) => Value> = {
   title: ([v]) => String(v).replace(/\b\w/g, (c) => c.toUpperCase()),
   println: (args) => args.map(goPrint).join(' ') + '\n',
   print: (args) => args.map(goPrint).join(''),
+  // docker's own additions (cli/templates): split, join, pad, truncate.
+  split: ([v, sep]) => String(v).split(String(sep)),
+  join: ([v, sep]) => (Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : goPrint(x))).join(String(sep)) : String(v)),
+  pad: ([v, prefix, suffix]) => (String(v) === '' ? '' : ' '.repeat(Number(prefix)) + String(v) + ' '.repeat(Number(suffix))),
+  truncate: ([v, n]) => {
+    const s = String(v);
+    return s.length < Number(n) ? s : s.slice(0, Number(n));
+  },
   index: ([v, ...keys]) => {
     let cur = v;
     for (const k of keys) cur = cur === null || cur === undefined ? undefined : (cur as Record<string, Value>)[String(k)];

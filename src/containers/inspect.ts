@@ -56,7 +56,8 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
     Args: c.args,
     State: {
       Status: s.Status,
-      Running: s.Status === 'running' || s.Status === 'paused',
+      // docker counts a restarting container as running (its stop/rm checks rely on it).
+      Running: s.Status === 'running' || s.Status === 'paused' || s.Status === 'restarting',
       Paused: s.Status === 'paused',
       Restarting: s.Status === 'restarting',
       OOMKilled: s.OOMKilled,

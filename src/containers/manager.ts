@@ -16,6 +16,10 @@ import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { EventBus } from '../events/bus.js';
+import { emitContainerEvent } from './events.js';
+import { RestartTracker, restartsAtBoot, validateRestartPolicy } from './restart.js';
+import { signalNumber } from './signals.js';
 import {
   type ContainerConfig,
   type ContainerRecord,
@@ -50,16 +54,21 @@ export class StartError extends BerthError {
 export class ContainerManager {
   /** Emits `exit:<id>` (code), `startfailed:<id>` and `removed:<id>`. */
   private readonly events = new EventEmitter();
-  private readonly runtime: OciRuntime;
+  readonly runtime: OciRuntime;
+  /** Back-off and cancellation of restart policies. */
+  readonly restarts = new RestartTracker();
+  /** Set by the daemon's shutdown: stops then are not the user's, and nothing restarts. */
+  shuttingDown = false;
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly meta: MetadataStore,
+    readonly meta: MetadataStore,
     private readonly images: ImageStore,
     private readonly snapshots: SnapshotStore,
     private readonly paths: ContainerPaths,
     runtimeOptions: { runtimes: RuntimeSet; conmonPath: string },
+    readonly bus: EventBus = new EventBus(),
   ) {
     this.events.setMaxListeners(0);
     this.runtime = new OciRuntime({
@@ -70,7 +79,7 @@ export class ContainerManager {
     });
     images.setUsers({
       containersUsing: (imageId) =>
-        this.list().filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Status === 'running' || c.state.Status === 'paused' })),
+        this.list().filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: isLive(c.state.Status) })),
       chainIdsInUse: () => new Set(this.list().flatMap((c) => c.chainIds)),
     });
   }
@@ -83,8 +92,18 @@ export class ContainerManager {
   async init(): Promise<void> {
     await mkdir(this.exitDir, { recursive: true });
     await mkdir(join(this.paths.dataRoot, 'containers'), { recursive: true });
+    const bootRestarts: string[] = [];
     for (const c of this.list()) {
-      if (c.state.Status !== 'running' && c.state.Status !== 'paused') continue;
+      // A restart that was pending when berthd went away is due now.
+      if (c.state.Status === 'restarting') {
+        this.update(c.id, (r) => (r.state.Status = 'exited'));
+        bootRestarts.push(c.id);
+        continue;
+      }
+      if (c.state.Status !== 'running' && c.state.Status !== 'paused') {
+        if (c.state.Status === 'exited' && restartsAtBoot(c)) bootRestarts.push(c.id);
+        continue;
+      }
       const state = await this.runtime.state(c.id).catch(() => null);
       if (state && (state.status === 'running' || state.status === 'paused')) continue;
       // The process ended while berthd was away: the exit file, if conmon wrote one, has the code.
@@ -94,6 +113,10 @@ export class ContainerManager {
     this.runtime.watchExits(this.exitDir, (id, code) => {
       void this.onExit(id, code).catch((err) => log.error({ err, id }, 'recording container exit failed'));
     });
+    // dockerd's restore: restart-policy containers come back with the daemon.
+    for (const id of bootRestarts) {
+      void this.locked(id, () => this.doStart(id)).catch((err) => log.warn({ err, id }, 'restart at daemon start failed'));
+    }
   }
 
   list(): ContainerRecord[] {
@@ -145,6 +168,7 @@ export class ContainerManager {
       const names = new Set(this.list().map((c) => c.name));
       name = generateName((n) => names.has(n));
     }
+    const restartPolicy = validateRestartPolicy(hostConfig);
     const imageDefaults = image.config.config ?? {};
     const entrypoint = toArgv(config.Entrypoint) ?? (config.Entrypoint === undefined || config.Entrypoint === null ? imageDefaults.Entrypoint ?? [] : []);
     // docker: an Entrypoint given at create time resets the image's Cmd unless Cmd is given too.
@@ -187,7 +211,7 @@ export class ContainerManager {
       imageId: image.record.id,
       chainIds: image.record.chainIds,
       config: merged,
-      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hostConfig, Runtime: runtime },
+      hostConfig: { NetworkMode: 'default', ...hostConfig, RestartPolicy: restartPolicy, Runtime: runtime },
       state: initialState(),
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
@@ -208,12 +232,23 @@ export class ContainerManager {
       throw err;
     }
     log.debug({ id, name: record.name }, 'container created');
+    emitContainerEvent(this.bus, record, 'create');
     return { id, warnings: [] };
   }
 
+  /** A start by the user: a fresh restart policy count, and `unless-stopped` applies again. */
   start(idOrName: string): Promise<'started' | 'already'> {
     const c = this.get(idOrName);
-    return this.locked(c.id, () => this.doStart(c.id));
+    return this.locked(c.id, async () => {
+      const current = this.get(c.id);
+      if (isLive(current.state.Status)) return 'already';
+      this.restarts.reset(c.id);
+      this.update(c.id, (r) => {
+        r.restartCount = 0;
+        r.hasBeenManuallyStopped = false;
+      });
+      return this.doStart(c.id);
+    });
   }
 
   private async doStart(id: string): Promise<'started' | 'already'> {
@@ -292,6 +327,7 @@ export class ContainerManager {
         r.resolvConfPath = etc.resolvConf;
       });
       log.debug({ id }, 'container started');
+      emitContainerEvent(this.bus, c, 'start');
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
@@ -335,21 +371,55 @@ export class ContainerManager {
   private async onExit(id: string, code: number): Promise<void> {
     const c = this.meta.getContainerJson<ContainerRecord>(id);
     if (!c) return;
+    let restart = { restart: false, delayMs: 0 };
+    let recorded: ContainerRecord | undefined;
     await this.locked(id, async () => {
       const current = this.meta.getContainerJson<ContainerRecord>(id);
       if (!current || (current.state.Status !== 'running' && current.state.Status !== 'paused')) return;
       const oom = await this.runtime.wasOomKilled?.(id).catch(() => false);
       await this.teardown(current);
-      this.update(id, (r) => {
-        r.state = { ...r.state, Status: 'exited', Pid: 0, ExitCode: code, FinishedAt: new Date().toISOString(), OOMKilled: oom ?? false };
+      const ranFor = Date.now() - Date.parse(current.state.StartedAt);
+      if (!this.shuttingDown) restart = this.restarts.onExit(current, code, ranFor);
+      recorded = this.update(id, (r) => {
+        r.state = {
+          ...r.state,
+          Status: restart.restart ? 'restarting' : 'exited',
+          Pid: 0,
+          ExitCode: code,
+          FinishedAt: new Date().toISOString(),
+          OOMKilled: oom ?? false,
+        };
+        if (restart.restart) r.restartCount++;
       });
-      log.debug({ id, code }, 'container exited');
+      log.debug({ id, code, restart }, 'container exited');
     });
+    if (recorded) {
+      const execDuration = String(Math.floor((Date.parse(recorded.state.FinishedAt) - Date.parse(recorded.state.StartedAt)) / 1000));
+      emitContainerEvent(this.bus, recorded, 'die', { exitCode: String(code), execDuration });
+    }
     this.events.emit(`exit:${id}`, code);
+    if (restart.restart) {
+      this.restarts.schedule(id, restart.delayMs, () => void this.restartByPolicy(id));
+      return;
+    }
     const after = this.meta.getContainerJson<ContainerRecord>(id);
     if (after?.hostConfig.AutoRemove) {
       await this.remove(id, { force: true }).catch((err) => log.warn({ err, id }, 'auto-remove failed'));
     }
+  }
+
+  /** The restart policy's own start, after its back-off; a failure ends the restarting. */
+  private async restartByPolicy(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      const c = this.meta.getContainerJson<ContainerRecord>(id);
+      if (!c || c.state.Status !== 'restarting') return;
+      try {
+        await this.doStart(id);
+      } catch (err) {
+        log.warn({ err, id }, 'restart by policy failed');
+        if (this.meta.getContainerJson<ContainerRecord>(id)?.state.Status === 'restarting') this.update(id, (r) => (r.state.Status = 'exited'));
+      }
+    });
   }
 
   /** Undo what start set up; each step tolerates having been done already. */
@@ -366,24 +436,69 @@ export class ContainerManager {
 
   async kill(idOrName: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.get(idOrName);
+    const sig = signalNumber(signal);
+    if (c.state.Status === 'restarting' && (sig === 9 || sig === signalNumber(c.config.StopSignal ?? 'SIGTERM'))) {
+      // dockerd: killing a restarting container ends the restart loop.
+      this.restarts.cancel(c.id);
+      this.update(c.id, (r) => {
+        r.state.Status = 'exited';
+        r.hasBeenManuallyStopped = true;
+      });
+      return;
+    }
     if (c.state.Status !== 'running' && c.state.Status !== 'paused') {
       throw new ConflictError(`Container ${c.id} is not running`);
     }
-    await this.runtime.kill(c.id, signal);
+    // dockerd: SIGKILL or the stop signal means "exit on next", and marks a manual stop.
+    if (sig === 9 || sig === signalNumber(c.config.StopSignal ?? 'SIGTERM')) this.restarts.cancel(c.id);
+    if (!this.shuttingDown) this.update(c.id, (r) => (r.hasBeenManuallyStopped = true));
+    await this.runtime.kill(c.id, String(sig));
+    emitContainerEvent(this.bus, c, 'kill', { signal: String(sig) });
+    if (c.state.Status === 'paused') await this.resumeAfterSignal(c.id);
+  }
+
+  /** A frozen process cannot act on a signal: thaw it, as dockerd does after kill and stop. */
+  private async resumeAfterSignal(id: string): Promise<void> {
+    const cur = this.meta.getContainerJson<ContainerRecord>(id);
+    if (cur?.state.Status !== 'paused') return;
+    await this.runtime.resume(id).catch((err) => log.debug({ err, id }, 'resume after signal'));
+    const now = this.meta.getContainerJson<ContainerRecord>(id);
+    if (now?.state.Status === 'paused') {
+      this.update(id, (r) => (r.state.Status = 'running'));
+      emitContainerEvent(this.bus, now, 'unpause');
+    }
   }
 
   /** Stop: the stop signal, then SIGKILL after the timeout. */
   async stop(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<'stopped' | 'already'> {
     const c = this.get(idOrName);
+    const sig = signalNumber(signal || c.config.StopSignal || 'SIGTERM');
+    this.restarts.cancel(c.id);
+    if (!this.shuttingDown && isLive(c.state.Status)) this.update(c.id, (r) => (r.hasBeenManuallyStopped = true));
+    if (c.state.Status === 'restarting') {
+      this.update(c.id, (r) => (r.state.Status = 'exited'));
+      emitContainerEvent(this.bus, c, 'stop');
+      return 'stopped';
+    }
     if (c.state.Status !== 'running' && c.state.Status !== 'paused') return 'already';
     const timeout = timeoutSeconds ?? c.config.StopTimeout ?? 10;
     const exited = this.waitForExit(c.id);
-    await this.runtime.kill(c.id, signal ?? c.config.StopSignal ?? 'SIGTERM').catch(() => undefined);
+    const send = async (n: number) => {
+      try {
+        await this.runtime.kill(c.id, String(n));
+        emitContainerEvent(this.bus, c, 'kill', { signal: String(n) });
+      } catch {
+        // Gone already: the exit is on its way.
+      }
+      await this.resumeAfterSignal(c.id);
+    };
+    await send(sig);
     if (timeout >= 0) {
       const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeout * 1000).unref());
-      if ((await Promise.race([exited, timer])) === 'timeout') await this.runtime.kill(c.id, 'SIGKILL').catch(() => undefined);
+      if ((await Promise.race([exited, timer])) === 'timeout') await send(9);
     }
     await exited;
+    emitContainerEvent(this.bus, c, 'stop');
     return 'stopped';
   }
 
@@ -439,25 +554,43 @@ export class ContainerManager {
     await this.locked(c.id, async () => {
       const current = this.meta.getContainerJson<ContainerRecord>(c.id);
       if (!current) return;
+      if (current.state.Status === 'restarting') {
+        if (!opts.force) {
+          throw new ConflictError(
+            `cannot remove container "/${current.name}": container is restarting: stop the container before removing or force remove`,
+          );
+        }
+        this.restarts.cancel(c.id);
+      }
       if (current.state.Status === 'running' || current.state.Status === 'paused') {
+        this.restarts.cancel(c.id);
         if (!opts.force) {
           throw new ConflictError(
             `cannot remove container "/${current.name}": container is running: stop the container before removing or force remove`,
           );
         }
         await this.runtime.kill(c.id, 'SIGKILL').catch(() => undefined);
+        emitContainerEvent(this.bus, current, 'kill', { signal: '9' });
+        if (current.state.Status === 'paused') await this.runtime.resume(c.id).catch(() => undefined);
       }
       const wasRunning = current.state.Status === 'running' || current.state.Status === 'paused';
       this.update(c.id, (r) => (r.state.Status = 'removing'));
       // An exited container was torn down when it exited; only a live one still has runtime state.
-      if (wasRunning) await this.teardown(current);
+      if (wasRunning) {
+        await this.teardown(current);
+        const execDuration = String(Math.floor((Date.now() - Date.parse(current.state.StartedAt)) / 1000));
+        emitContainerEvent(this.bus, current, 'die', { exitCode: '137', execDuration });
+      }
       await rm(join(this.paths.dataRoot, 'containers', c.id), { recursive: true, force: true });
       this.meta.deleteContainer(c.id);
+      this.restarts.forget(c.id);
+      emitContainerEvent(this.bus, current, 'destroy');
     });
     this.events.emit(`removed:${c.id}`);
   }
 
-  private update(id: string, mutate: (r: ContainerRecord) => void): ContainerRecord {
+  /** @internal for the lifecycle modules (ops.ts): mutate a record in one transaction. */
+  update(id: string, mutate: (r: ContainerRecord) => void): ContainerRecord {
     return this.meta.transaction(() => {
       const r = this.meta.getContainerJson<ContainerRecord>(id);
       if (!r) throw new NotFoundError(`No such container: ${id}`);
@@ -467,7 +600,8 @@ export class ContainerManager {
     });
   }
 
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /** @internal for the lifecycle modules: serialise operations on one container. */
+  async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(id) ?? Promise.resolve();
     const next = prev.then(fn, fn);
     const settled = next.catch(() => undefined);
@@ -485,4 +619,9 @@ function toArgv(v: string[] | string | null | undefined): string[] | undefined {
   if (typeof v === 'string') return v === '' ? [] : [v];
   // `--entrypoint ""` arrives as [""]: docker reads it as "no entrypoint".
   return v.length === 1 && v[0] === '' ? [] : v;
+}
+
+/** Running, paused or restarting: the states docker counts as "running" for stop, rm and ps. */
+export function isLive(status: string): boolean {
+  return status === 'running' || status === 'paused' || status === 'restarting';
 }

@@ -70,6 +70,8 @@ export interface ContainerRecord {
   hostConfig: HostConfig;
   state: ContainerState;
   restartCount: number;
+  /** Set by a stop or kill from the user, cleared by a start: `unless-stopped` honours it. */
+  hasBeenManuallyStopped?: boolean;
   /** The user as resolved at start, for inspect-free debugging. */
   hostnamePath?: string;
   hostsPath?: string;

@@ -5,6 +5,9 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
 import { resolveRuntimes, type RuntimeSet } from '../runtime/runtimes.js';
+import { registerEventRoutes } from '../api/events.js';
+import { registerLifecycleRoutes } from '../api/lifecycle.js';
+import { EventBus } from '../events/bus.js';
 import { registerImageRoutes } from '../api/images.js';
 import { registerAuthRoutes } from '../api/auth.js';
 import { registerPushRoutes } from '../api/push.js';
@@ -36,6 +39,8 @@ export class Daemon {
   readonly containers: ContainerManager;
   readonly cgroupVersion: '1' | '2';
   readonly runtimes: RuntimeSet;
+  /** Everything that happens, for GET /events; other parts emit through it. */
+  readonly events = new EventBus();
   private servers: Server[] = [];
 
   private constructor(readonly config: DaemonConfig) {
@@ -61,6 +66,7 @@ export class Daemon {
       this.snapshots,
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
       { runtimes: this.runtimes, conmonPath: config.conmonPath },
+      this.events,
     );
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
@@ -76,6 +82,8 @@ export class Daemon {
     registerImageRoutes(router, daemon);
     registerAuthRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerLifecycleRoutes(router, daemon);
+    registerEventRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
@@ -88,10 +96,16 @@ export class Daemon {
       s.close(() => resolve());
       s.closeAllConnections();
     })));
+    // Nothing restarts while the daemon goes down; stops now are not the user's.
+    this.containers.shuttingDown = true;
+    this.containers.restarts.cancelAll();
     if (!this.config.liveRestore) {
-      for (const c of this.containers.list()) {
-        if (c.state.Status === 'running') await this.containers.stop(c.id).catch((err) => log.warn({ err, id: c.id }, 'stop failed'));
-      }
+      await Promise.all(
+        this.containers
+          .list()
+          .filter((c) => c.state.Status === 'running' || c.state.Status === 'paused')
+          .map((c) => this.containers.stop(c.id).catch((err) => log.warn({ err, id: c.id }, 'stop failed'))),
+      );
     }
     this.meta.close();
   }

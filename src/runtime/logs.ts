@@ -10,6 +10,8 @@ export interface LogEntry {
   timestamp: string;
   /** Milliseconds since the epoch, for since/until. */
   time: number;
+  /** Nanoseconds since the epoch, exact, for since/until given with nanoseconds. */
+  nano: bigint;
   /** The line's bytes, with its trailing newline when the line was complete. */
   line: Buffer;
 }
@@ -17,6 +19,9 @@ export interface LogEntry {
 export interface ReadLogOptions {
   since?: number;
   until?: number;
+  /** Like since/until, in nanoseconds (docker's CLI sends seconds with nine decimals). */
+  sinceNano?: bigint;
+  untilNano?: bigint;
   tail?: number;
   follow?: boolean;
   /** In follow mode: once this resolves, what is in the file is read and the stream ends. */
@@ -32,14 +37,19 @@ export function frame(stream: 1 | 2, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-function normaliseTimestamp(ts: string): { timestamp: string; time: number } {
-  // conmon writes "+00:00"; docker prints "Z". Date.parse only reads milliseconds.
+function normaliseTimestamp(ts: string): { timestamp: string; time: number; nano: bigint } {
+  // conmon writes "+00:00"; docker prints "Z" and always nine digits (RFC3339NanoFixed).
+  // Date.parse only reads milliseconds.
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(ts);
-  if (!m) return { timestamp: ts, time: Date.parse(ts) };
-  const frac = m[2] ?? '';
-  const time = Date.parse(`${m[1]}${frac.slice(0, 4)}${m[3]}`);
-  const timestamp = m[3] === '+00:00' || m[3] === 'Z' ? `${m[1]}${frac}Z` : ts;
-  return { timestamp, time };
+  if (!m) {
+    const t = Date.parse(ts);
+    return { timestamp: ts, time: t, nano: BigInt(Number.isNaN(t) ? 0 : t) * 1_000_000n };
+  }
+  const digits = ((m[2] ?? '.').slice(1) + '000000000').slice(0, 9);
+  const secondsMs = Date.parse(`${m[1]}${m[3]}`);
+  const time = secondsMs + Math.floor(Number(digits) / 1e6);
+  const timestamp = m[3] === '+00:00' || m[3] === 'Z' ? `${m[1]}.${digits}Z` : ts;
+  return { timestamp, time, nano: BigInt(secondsMs) * 1_000_000n + BigInt(digits) };
 }
 
 /** Parses complete lines; joins partial (P) lines with their final (F) part per stream. */
@@ -77,8 +87,8 @@ class LineParser {
     }
     const parts = this.partial[stream];
     this.partial[stream] = [];
-    const { timestamp, time } = normaliseTimestamp(line.toString('latin1', 0, s1));
-    return { stream, timestamp, time, line: Buffer.concat([...parts, text, Buffer.from('\n')]) };
+    const { timestamp, time, nano } = normaliseTimestamp(line.toString('latin1', 0, s1));
+    return { stream, timestamp, time, nano, line: Buffer.concat([...parts, text, Buffer.from('\n')]) };
   }
 }
 
@@ -92,7 +102,11 @@ async function openIfExists(path: string): Promise<FileHandle | undefined> {
 }
 
 export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
-  const keep = (e: LogEntry) => (opts.since === undefined || e.time >= opts.since) && (opts.until === undefined || e.time <= opts.until);
+  const keep = (e: LogEntry) =>
+    (opts.since === undefined || e.time >= opts.since) &&
+    (opts.until === undefined || e.time <= opts.until) &&
+    (opts.sinceNano === undefined || e.nano >= opts.sinceNano) &&
+    (opts.untilNano === undefined || e.nano <= opts.untilNano);
   const parser = new LineParser();
   let fh = await openIfExists(path);
   let offset = 0;
@@ -146,7 +160,7 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
       for (;;) {
         const wasEnded = ended;
         for (const e of await readAvailable()) {
-          if (opts.until !== undefined && e.time > opts.until) return;
+          if ((opts.until !== undefined && e.time > opts.until) || (opts.untilNano !== undefined && e.nano > opts.untilNano)) return;
           if (keep(e)) yield e;
         }
         if (wasEnded || opts.signal?.aborted) return;

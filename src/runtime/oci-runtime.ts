@@ -343,6 +343,13 @@ export class OciRuntime {
     return JSON.parse(r.stdout) as RuncState;
   }
 
+  /** PIDs of the container's processes (`runc ps` / `crun ps`, JSON). */
+  async ps(id: string): Promise<number[]> {
+    const r = await this.run(id, ['ps', '--format', 'json', id]);
+    if (r.code !== 0) throw new SystemError(`ps ${id}: ${runcMessage(r.stderr)}`);
+    return (JSON.parse(r.stdout || '[]') as number[] | null) ?? [];
+  }
+
   /** Every container each runtime knows. */
   async list(): Promise<RuncState[]> {
     const all: RuncState[] = [];

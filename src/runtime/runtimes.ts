@@ -26,7 +26,7 @@ export interface RuntimeEntry {
   /**
    * Whether subcommands that never look at the cgroup layout (start, state, kill, delete, list)
    * may skip the launcher: each launch unshares a mount namespace, which costs a copy of the
-   * host's mount table. Checked for crun 1.8; create, exec, pause, resume and update keep it.
+   * host's mount table. Checked for crun 1.8; create, exec, pause, resume, update and ps keep it.
    */
   launcherOnlyFor?: Set<string>;
 }
@@ -64,7 +64,7 @@ function launch(path: string, args: string[]): Pick<RuntimeEntry, 'command' | 'c
   if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { command: path, commandArgs: args };
   const launcher = legacyCgroupsLauncher();
   if (!launcher) return null;
-  return { command: launcher, commandArgs: [path, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update']) };
+  return { command: launcher, commandArgs: [path, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update', 'ps']) };
 }
 
 export interface RuntimeSet {

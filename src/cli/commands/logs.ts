@@ -24,9 +24,13 @@ export function timeArg(value: string, nowMs = Date.now()): string {
     const ms = (Number(dur[1] ?? 0) * 3600 + Number(dur[2] ?? 0) * 60 + Number(dur[3] ?? 0)) * 1000 + Number(dur[4] ?? 0);
     return ((nowMs - ms) / 1000).toFixed(9);
   }
-  const t = Date.parse(value);
+  // RFC 3339 with up to nine fraction digits: kept exact ("%d.%09d", as docker's GetTimestamp).
+  const m = /^(.*?\d\d:\d\d(?::\d\d)?)\.(\d{1,9})(Z|[+-]\d\d:?\d\d)?$/.exec(value);
+  const t = Date.parse(m ? `${m[1]}${m[3] ?? 'Z'}` : value);
   if (Number.isNaN(t)) throw new Error(`invalid value for "since": failed to parse value as time or duration: "${value}"`);
-  return (t / 1000).toFixed(9);
+  const seconds = Math.floor(t / 1000);
+  const nanos = m ? Number((m[2] + '000000000').slice(0, 9)) + (t - seconds * 1000) * 1e6 : (t - seconds * 1000) * 1e6;
+  return `${seconds}.${String(nanos).padStart(9, '0')}`;
 }
 
 export default async function logs(ctx: Context, argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 // berth ps: docker's table (CONTAINER ID IMAGE COMMAND CREATED STATUS PORTS NAMES).
 import { checkArgs, parseArgs, StatusError, type CommandSpec, type Context } from '../cli.js';
 import { containerRows, type ContainerSummary } from '../format.js';
+import { filtersJson } from '../filters.js';
 
 const SPEC: CommandSpec = {
   name: 'ps',
@@ -8,6 +9,7 @@ const SPEC: CommandSpec = {
   description: 'List containers',
   flags: [
     { long: 'all', short: 'a', type: 'bool', description: 'Show all containers (default shows just running)' },
+    { long: 'filter', short: 'f', type: 'list', description: 'Filter output based on conditions provided' },
     { long: 'last', short: 'n', type: 'int', description: 'Show n last created containers (includes all states)', default: -1 },
     { long: 'latest', short: 'l', type: 'bool', description: 'Show the latest created container (includes all states)' },
     { long: 'no-trunc', type: 'bool', description: "Don't truncate output" },
@@ -31,7 +33,12 @@ export default async function ps(ctx: Context, argv: string[]): Promise<number> 
   // docker asks for sizes with --size or when the template uses them.
   const wantSize = Boolean(opts.size) || format.includes('.Size');
   const list = await ctx.client().json<ContainerSummary[]>('GET', '/containers/json', {
-    query: { all: opts.all ? 1 : undefined, limit: limit > 0 ? limit : undefined, size: wantSize ? 1 : undefined },
+    query: {
+      all: opts.all ? 1 : undefined,
+      limit: limit > 0 ? limit : undefined,
+      size: wantSize ? 1 : undefined,
+      filters: filtersJson(opts.filter as string[] | undefined),
+    },
   });
   if (format === '' && !opts.size) {
     process.stdout.write(containerRows(list ?? [], { quiet: Boolean(opts.quiet), noTrunc: Boolean(opts.noTrunc) }));

@@ -8,7 +8,7 @@ import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Co
 import { parseNormalizedNamed, refString } from '../format.js';
 import { pullImage } from '../pull-stream.js';
 
-const SPEC: CommandSpec = {
+export const SPEC: CommandSpec = {
   name: 'run',
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   description: 'Create and run a new container from an image',
@@ -39,6 +39,7 @@ const SPEC: CommandSpec = {
     { long: 'security-opt', type: 'list', description: 'Security Options' },
     { long: 'sig-proxy', type: 'bool', description: 'Proxy received signals to the process', default: true },
     { long: 'stop-signal', type: 'string', description: 'Signal to stop a container' },
+    { long: 'stop-timeout', type: 'int', description: 'Timeout (in seconds) to stop a container' },
     { long: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
     { long: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
     { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
@@ -47,7 +48,7 @@ const SPEC: CommandSpec = {
 };
 
 /** docker's withHelp decoration for run errors. */
-function runError(message: string, code: number): StatusError {
+export function runError(message: string, code: number): StatusError {
   return new StatusError(`berth: ${message}\n\nRun 'berth run --help' for more information`, code);
 }
 
@@ -134,6 +135,7 @@ export interface RunOptions {
   capDrop?: string[];
   securityOpt?: string[];
   stopSignal?: string;
+  stopTimeout?: number;
   sigProxy?: boolean;
 }
 
@@ -196,13 +198,14 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     OnBuild: null,
     Labels: labels,
     StopSignal: o.stopSignal,
+    StopTimeout: o.stopTimeout,
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: {} },
   };
   return body;
 }
 
-async function createContainer(ctx: Context, client: ApiClient, o: RunOptions, body: Record<string, unknown>, image: string): Promise<string> {
+export async function createContainer(ctx: Context, client: ApiClient, o: RunOptions, body: Record<string, unknown>, image: string): Promise<string> {
   const ref = parseNormalizedNamed(image);
   const isId = /^(sha256:)?[0-9a-f]{64}$/.test(image);
   const named = isId ? undefined : { ...ref, tag: ref.digest ? ref.tag : (ref.tag ?? 'latest') };

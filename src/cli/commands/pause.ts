@@ -1,0 +1,2 @@
+// berth pause: see ./lifecycle.ts.
+export { pause as default } from './lifecycle.js';

@@ -1,0 +1,2 @@
+// berth prune: see ./lifecycle.ts.
+export { prune as default } from './lifecycle.js';

@@ -1,0 +1,2 @@
+// berth rename: see ./lifecycle.ts.
+export { rename as default } from './lifecycle.js';

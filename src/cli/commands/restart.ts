@@ -1,0 +1,2 @@
+// berth restart: see ./lifecycle.ts.
+export { restart as default } from './lifecycle.js';

@@ -1,0 +1,2 @@
+// berth start: see ./lifecycle.ts.
+export { start as default } from './lifecycle.js';

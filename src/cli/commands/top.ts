@@ -1,0 +1,2 @@
+// berth top: see ./lifecycle.ts.
+export { top as default } from './lifecycle.js';

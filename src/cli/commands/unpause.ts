@@ -1,0 +1,2 @@
+// berth unpause: see ./lifecycle.ts.
+export { unpause as default } from './lifecycle.js';

@@ -1,0 +1,2 @@
+// berth wait: see ./lifecycle.ts.
+export { wait as default } from './lifecycle.js';
