@@ -38,6 +38,8 @@ const COMMANDS: Record<string, string> = {
   kill: 'kill',
   'container kill': 'kill',
   'system info': 'info',
+  stats: 'stats',
+  'container stats': 'stats',
 };
 
 const USAGE = `
@@ -63,6 +65,7 @@ Commands:
   logs        Fetch the logs of a container
   rm          Remove one or more containers
   rmi         Remove one or more images
+  stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers
 
 Global Options:

@@ -12,6 +12,10 @@ import { mountOverlay, unmount } from '../runtime/mounts.js';
 import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
 import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
+import { containerCgroupsPath, locateCgroup, oomKillCount } from '../runtime/cgroups.js';
+import { applyHostConfig, resourceLimits, specJson } from '../runtime/resources.js';
+import { securitySpecInput } from '../runtime/security-options.js';
+import { checkCreateOptions } from './create-options.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -149,6 +153,7 @@ export class ContainerManager {
     const argv = [...entrypoint, ...cmd];
     if (argv.length === 0) throw new InvalidParameterError('no command specified');
 
+    const checked = checkCreateOptions(config, hostConfig);
     const id = randomBytes(32).toString('hex');
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const merged: ContainerConfig = {
@@ -183,7 +188,7 @@ export class ContainerManager {
       imageId: image.record.id,
       chainIds: image.record.chainIds,
       config: merged,
-      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hostConfig },
+      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...checked.hostConfig },
       state: initialState(),
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
@@ -204,7 +209,7 @@ export class ContainerManager {
       throw err;
     }
     log.debug({ id, name: record.name }, 'container created');
-    return { id, warnings: [] };
+    return { id, warnings: checked.warnings };
   }
 
   start(idOrName: string): Promise<'started' | 'already'> {
@@ -258,14 +263,18 @@ export class ContainerManager {
         user,
         hostname,
         terminal: c.config.Tty ?? false,
-        readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
+        ...securitySpecInput(c.hostConfig),
+        resources: resourceLimits(c.hostConfig),
+        oomScoreAdj: (c.hostConfig.OomScoreAdj as number | undefined) ?? 0,
+        shmSize: (c.hostConfig.ShmSize as number | undefined) || undefined,
         netnsPath,
-        cgroupsPath: `/berth/${id}`,
+        cgroupsPath: containerCgroupsPath(id),
         etcHostsPath: etc.hosts,
         resolvConfPath: etc.resolvConf,
         hostnamePath: etc.hostname,
       });
-      await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
+      applyHostConfig(spec, c.hostConfig);
+      await writeFile(join(bundleDir, 'config.json'), specJson(spec));
       const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
       mark('created');
       await this.runtime.start(id);
@@ -334,7 +343,10 @@ export class ContainerManager {
     await this.locked(id, async () => {
       const current = this.meta.getContainerJson<ContainerRecord>(id);
       if (!current || (current.state.Status !== 'running' && current.state.Status !== 'paused')) return;
-      const oom = await this.runtime.wasOomKilled?.(id).catch(() => false);
+      // conmon's oom file, else the kernel's count in the cgroup (still there until runc delete).
+      const oom =
+        (await this.runtime.wasOomKilled(id).catch(() => false)) ||
+        (await oomKillCount(locateCgroup(containerCgroupsPath(id))).catch(() => 0)) > 0;
       await this.teardown(current);
       this.update(id, (r) => {
         r.state = { ...r.state, Status: 'exited', Pid: 0, ExitCode: code, FinishedAt: new Date().toISOString(), OOMKilled: oom ?? false };

@@ -7,6 +7,7 @@ import { registerContainerRoutes } from '../api/containers.js';
 import { registerImageRoutes } from '../api/images.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
+import { registerStatsRoutes } from '../api/stats.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
@@ -60,6 +61,7 @@ export class Daemon {
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerStatsRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
