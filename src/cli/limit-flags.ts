@@ -53,12 +53,33 @@ function invalid(value: string, flag: string, why: string): Error {
   return new Error(`invalid argument "${value}" for "${flag}" flag: ${why}`);
 }
 
-/** go-units RAMInBytes: "512m", "1g", "100k" (binary multiples), plain bytes. */
+/** go-units RAMInBytes (parseSize with binary multiples): "512m", "1g", "100KiB", plain bytes. */
 export function ramInBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(v);
-  if (!m) throw new Error(`invalid size: '${v}'`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  return Math.trunc(Number(m[1]) * mult[(m[2] ?? '').toLowerCase()]);
+  let sep = -1;
+  for (let i = v.length - 1; i >= 0; i--) {
+    if ('0123456789. '.includes(v[i])) {
+      sep = i;
+      break;
+    }
+  }
+  if (sep === -1) throw new Error(`invalid size: '${v}'`);
+  const num = v[sep] === ' ' ? v.slice(0, sep) : v.slice(0, sep + 1);
+  let sfx = v.slice(sep + 1);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(num)) throw new Error(`strconv.ParseFloat: parsing "${num}": invalid syntax`);
+  const size = Number(num);
+  if (size < 0) throw new Error(`size: '${v}' is negative`);
+  if (sfx === '') return Math.trunc(size);
+  const bad = () => new Error(`invalid suffix: '${sfx}'`);
+  if (sfx.length > 3) throw bad();
+  sfx = sfx.toLowerCase();
+  if (sfx[0] === 'b') {
+    if (sfx.length > 1) throw bad();
+    return Math.trunc(size);
+  }
+  const mult: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+  if (!(sfx[0] in mult)) throw bad();
+  if ((sfx.length === 2 && sfx[1] !== 'b') || (sfx.length === 3 && sfx.slice(1) !== 'ib')) throw bad();
+  return Math.trunc(size * mult[sfx[0]]);
 }
 
 function bytesFlag(v: string | undefined, flag: string): number {

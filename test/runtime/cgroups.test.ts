@@ -104,7 +104,9 @@ describe('cgroups', () => {
     put('pids.current', '3\n');
     put('pids.max', '64\n');
     put('io.stat', '8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n');
-    const loc = locateCgroup('/berth/y', [{ mountPoint: join(dir, 'v2'), root: '/', version: 2, controllers: [] }].map((m) => ({ ...m, mountPoint: '/sys/fs/cgroup' })));
+    // A unified host: the container's directory is under the cgroup2 mount at /sys/fs/cgroup.
+    const loc = locateCgroup('/berth/y', [{ mountPoint: '/sys/fs/cgroup', root: '/', version: 2, controllers: [] }]);
+    assert.equal(loc.dir, '/sys/fs/cgroup/berth/y');
     loc.dir = cg;
     const s = await readCgroupStats(loc);
     assert.deepEqual(s.cpu, { total: 1.5e9, user: 1e9, kernel: 0.5e9, periods: 20, throttledPeriods: 5, throttledTime: 250000000 });

@@ -130,7 +130,11 @@ describe('CLI limit flags and stats columns', () => {
   test("flag values as docker's CLI parses them", () => {
     assert.equal(ramInBytes('512m'), 512 * MiB);
     assert.equal(ramInBytes('1.5g'), 1.5 * 1024 * MiB);
-    assert.throws(() => limitsHostConfig({ memory: '1x' }), { message: `invalid argument "1x" for "-m, --memory" flag: invalid size: '1x'` });
+    assert.throws(() => limitsHostConfig({ memory: '1x' }), { message: `invalid argument "1x" for "-m, --memory" flag: invalid suffix: 'x'` });
+    assert.equal(ramInBytes('100KiB'), 100 * 1024);
+    assert.equal(ramInBytes('4096'), 4096);
+    assert.throws(() => ramInBytes('m'), /invalid size: 'm'/);
+    assert.throws(() => ramInBytes('1mx'), /invalid suffix: 'mx'/);
     assert.equal(parseCpus('0.5'), 5e8);
     assert.equal(parseCpus('-1'), -1e9);
     assert.throws(() => parseCpus('abc'), /failed to parse abc as a rational number/);
