@@ -166,6 +166,11 @@ describe('resource limits', () => {
     }
     const f = await daemon.berth(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'watched']);
     assert.equal(f.stdout, 'watched 1\n');
+    // Without --no-stream the table is redrawn every second until interrupted.
+    const live = await daemon.berth(['stats', 'watched'], { timeoutMs: 3500 });
+    const frames = live.stdout.split('\x1b[2J\x1b[H').filter(Boolean);
+    assert.ok(frames.length >= 2, `${frames.length} frames`);
+    assert.match(frames[frames.length - 1], /^CONTAINER ID\s+NAME[^\n]*\n[0-9a-f]{12}\s+watched\s/);
     // A stopped container answers zeroes, as dockerd does.
     assert.equal((await daemon.docker(['kill', 'watched'])).code, 0);
     await daemon.docker(['wait', 'watched']);
