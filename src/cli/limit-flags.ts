@@ -2,6 +2,7 @@
 // docker's CLI parses them (opts.MemBytes, MemSwapBytes, NanoCPUs, ParseUlimit, ParseDevice, and
 // parseSecurityOpts, which reads a seccomp profile file and sends its JSON content).
 import { readFileSync } from 'node:fs';
+import { parseUlimit, type Ulimit } from '../runtime/resources.js';
 import type { FlagDef } from './flags.js';
 
 export const LIMIT_FLAGS: FlagDef[] = [
@@ -100,23 +101,12 @@ export function parseCpus(v: string): number {
 }
 
 /** go-units ParseUlimit, with pflag's wording around it. */
-export function parseUlimitFlag(v: string): { Name: string; Soft: number; Hard: number } {
-  const bad = (why: string) => invalid(v, '--ulimit', why);
-  const eq = v.indexOf('=');
-  if (eq < 0) throw bad(`invalid ulimit argument: ${v}`);
-  const name = v.slice(0, eq);
-  const NAMES = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
-  if (!NAMES.includes(name)) throw bad(`invalid ulimit type: ${name}`);
-  const parts = v.slice(eq + 1).split(':');
-  if (parts.length > 2) throw bad(`too many limit value arguments - ${v.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
-  const int = (s: string) => {
-    if (!/^[+-]?\d+$/.test(s)) throw bad(`strconv.ParseInt: parsing "${s}": invalid syntax`);
-    return Number(s);
-  };
-  const soft = int(parts[0]);
-  const hard = parts.length === 2 ? int(parts[1]) : soft;
-  if (hard !== -1 && soft > hard) throw bad(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
-  return { Name: name, Soft: soft, Hard: hard };
+export function parseUlimitFlag(v: string): Ulimit {
+  try {
+    return parseUlimit(v);
+  } catch (err) {
+    throw invalid(v, '--ulimit', (err as Error).message);
+  }
 }
 
 /** opts.ParseDevice: "host[:container][:perms]". */

@@ -113,27 +113,6 @@ function validDeviceMode(mode: string): boolean {
   return mode.length > 0 && mode.length <= 3 && [...mode].every((c, i, a) => 'rwm'.includes(c) && a.indexOf(c) === i);
 }
 
-/** CLI --device "host[:container[:perms]]" (docker opts.ParseDevice). */
-export function parseDevice(spec: string): DeviceMapping {
-  const parts = spec.split(':');
-  let src = parts[0];
-  let dst = '';
-  let perms = 'rwm';
-  if (parts.length === 3) {
-    [src, dst, perms] = parts;
-    if (!validDeviceMode(perms)) throw new InvalidParameterError(`invalid device mode: ${perms}`);
-  } else if (parts.length === 2) {
-    if (validDeviceMode(parts[1])) perms = parts[1];
-    else dst = parts[1];
-  } else if (parts.length !== 1) {
-    throw new InvalidParameterError(`invalid device specification: ${spec}`);
-  }
-  if (!dst) dst = src;
-  if (!src.startsWith('/')) throw new InvalidParameterError(`${src} is not an absolute path`);
-  if (!dst.startsWith('/')) throw new InvalidParameterError(`${dst} is not an absolute path`);
-  return { PathOnHost: src, PathInContainer: dst, CgroupPermissions: perms };
-}
-
 /**
  * Check the HostConfig's resource fields as dockerd does at create and return it as dockerd
  * records it, with the warnings dockerd would give.

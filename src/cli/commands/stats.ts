@@ -3,7 +3,8 @@
 import { jsonLines } from '../api-client.js';
 import { checkArgs, errorText, parseArgs, StatusError, type CommandSpec, type Context } from '../cli.js';
 import { FormatError, renderList, type Row } from '../list-format.js';
-import { formatG, humanSizeWithPrecision } from '../../util/human.js';
+import { bytesSize } from '../format.js';
+import { humanSizeWithPrecision } from '../../util/human.js';
 
 const SPEC: CommandSpec = {
   name: 'stats',
@@ -69,18 +70,6 @@ export function memUsage(s: StatsResponse): number {
   const v2 = m.stats?.inactive_file ?? 0;
   if (v2 < usage) return usage - v2;
   return usage;
-}
-
-/** go-units BytesSize: binary units, "%.4g". */
-export function bytesSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${formatG(v, 4)}${units[i]}`;
 }
 
 export function statsRow(s: StatsResponse, given: string, noTrunc: boolean): Row {
