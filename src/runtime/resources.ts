@@ -2,11 +2,12 @@
 // dockerd's messages (moby daemon_unix.go verifyPlatformContainerResources, go-units ParseUlimit),
 // normalised as dockerd stores them (MemorySwap = 2 x Memory by default), and turned into the OCI
 // spec's linux.resources / process.rlimits / linux.devices for runc to enforce through cgroups.
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { HostConfig } from '../containers/model.js';
 import { InvalidParameterError } from '../util/errors.js';
+import { locateCgroup } from './cgroups.js';
 import type { OciDeviceRule, OciSpec, ResourceLimits } from './spec.js';
 
 /** moby linuxMinMemory: 6 MiB. */
@@ -96,6 +97,13 @@ export function parseCpuList(list: string): Set<number> {
   return out;
 }
 
+/** v1 needs swap accounting (memory.memsw.*) for a swap limit; v2 always has memory.swap.max. */
+function swapLimitSupported(): boolean {
+  const loc = locateCgroup('/');
+  if (loc.version === 2) return true;
+  return loc.controllers.memory !== undefined && existsSync(join(loc.controllers.memory, 'memory.memsw.limit_in_bytes'));
+}
+
 function hostCpus(): string {
   for (const p of ['/sys/fs/cgroup/cpuset/cpuset.cpus', '/sys/fs/cgroup/cpuset.cpus.effective', '/sys/devices/system/cpu/online']) {
     try {
@@ -137,6 +145,10 @@ export function normaliseResources(hc: HostConfig): { hostConfig: HostConfig; wa
   }
   // moby adaptContainerSettings: swap may double the limit unless told otherwise.
   if (memory > 0 && swap === 0) swap = memory * 2;
+  if (memory > 0 && swap !== -1 && !swapLimitSupported()) {
+    warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
+    swap = -1;
+  }
   out.Memory = memory;
   out.MemorySwap = swap;
   out.MemoryReservation = reservation;
