@@ -124,7 +124,9 @@ export class ContainerManager {
   }
 
   async create(req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
-    const { config, hostConfig } = req;
+    const { config } = req;
+    // Limits and security options checked and normalised as dockerd records them.
+    const { hostConfig, warnings } = checkCreateOptions(config, req.hostConfig);
     if (!config.Image) throw new InvalidParameterError('config cannot be empty in order to create a container');
     const image = this.images.resolve(config.Image);
     if (!image) {
@@ -153,7 +155,6 @@ export class ContainerManager {
     const argv = [...entrypoint, ...cmd];
     if (argv.length === 0) throw new InvalidParameterError('no command specified');
 
-    const checked = checkCreateOptions(config, hostConfig);
     const id = randomBytes(32).toString('hex');
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const merged: ContainerConfig = {
@@ -188,7 +189,7 @@ export class ContainerManager {
       imageId: image.record.id,
       chainIds: image.record.chainIds,
       config: merged,
-      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...checked.hostConfig },
+      hostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hostConfig },
       state: initialState(),
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
@@ -209,7 +210,7 @@ export class ContainerManager {
       throw err;
     }
     log.debug({ id, name: record.name }, 'container created');
-    return { id, warnings: checked.warnings };
+    return { id, warnings };
   }
 
   start(idOrName: string): Promise<'started' | 'already'> {
@@ -261,14 +262,15 @@ export class ContainerManager {
         env: containerEnv(c.config.Env ?? [], { hostname, tty: c.config.Tty ?? false, home: user.home }),
         cwd: c.config.WorkingDir || '/',
         user,
-        hostname,
-        terminal: c.config.Tty ?? false,
         ...securitySpecInput(c.hostConfig),
         resources: resourceLimits(c.hostConfig),
         oomScoreAdj: (c.hostConfig.OomScoreAdj as number | undefined) ?? 0,
         shmSize: (c.hostConfig.ShmSize as number | undefined) || undefined,
+        hostname,
+        terminal: c.config.Tty ?? false,
+        readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
         netnsPath,
-        cgroupsPath: containerCgroupsPath(id),
+        cgroupsPath: `/berth/${id}`,
         etcHostsPath: etc.hosts,
         resolvConfPath: etc.resolvConf,
         hostnamePath: etc.hostname,

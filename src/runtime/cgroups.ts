@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, posix } from 'node:path';
 
-/** The cgroup runc puts a container in (spec linux.cgroupsPath). */
+/** The cgroup runc puts a container in: the linux.cgroupsPath ContainerManager gives buildSpec. */
 export function containerCgroupsPath(id: string): string {
   return `/berth/${id}`;
 }

@@ -355,7 +355,9 @@ export function applyHostConfig(spec: OciSpec, hc: HostConfig): void {
     devices.push(...nodes);
     if (!hc.Privileged) spec.linux.resources.devices.push(...rules);
   }
-  if (devices.length > 0) (spec.linux as OciSpec['linux'] & { devices?: OciDevice[] }).devices = devices;
+  // One node per path: a --device given with --privileged replaces the host's node of that path.
+  const byPath = new Map(devices.map((d) => [d.path, d]));
+  if (byPath.size > 0) (spec.linux as OciSpec['linux'] & { devices?: OciDevice[] }).devices = [...byPath.values()];
   if (hc.Init === true) {
     spec.process.args = [INIT_PATH, '--', ...spec.process.args];
     spec.mounts.push({ destination: INIT_PATH, type: 'bind', source: initBinary(), options: ['bind', 'ro'] });
