@@ -17,7 +17,9 @@ export const LIMIT_FLAGS: FlagDef[] = [
   { long: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { long: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
   { long: 'memory-reservation', type: 'string', valueName: 'bytes', description: 'Memory soft limit' },
+  { long: 'memory-swappiness', type: 'int', description: 'Tune container memory swappiness (0 to 100)', default: -1 },
   { long: 'memory-swap', type: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { long: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
   { long: 'oom-score-adj', type: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
   { long: 'pids-limit', type: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
   { long: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
@@ -40,6 +42,8 @@ export interface LimitOptions {
   memory?: string;
   memoryReservation?: string;
   memorySwap?: string;
+  memorySwappiness?: number;
+  oomKillDisable?: boolean;
   oomScoreAdj?: number;
   pidsLimit?: number;
   privileged?: boolean;
@@ -95,9 +99,11 @@ function bytesFlag(v: string | undefined, flag: string): number {
 /** opts.ParseCPUs: a rational number of CPUs to nano CPUs. */
 export function parseCpus(v: string): number {
   if (!/^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(v)) throw invalid(v, '--cpus', `failed to parse ${v} as a rational number`);
-  const nano = Number(v) * 1e9;
-  if (!Number.isInteger(Math.round(nano * 1e6) / 1e6)) throw invalid(v, '--cpus', 'value is too precise');
-  return Math.round(nano);
+  // big.Rat: the value times 1e9 must be a whole number.
+  const [mant, exp = '0'] = v.toLowerCase().replace(/^[+-]/, '').split('e');
+  const decimals = (mant.split('.')[1] ?? '').replace(/0+$/, '').length - Number(exp);
+  if (decimals > 9) throw invalid(v, '--cpus', 'value is too precise');
+  return Math.round(Number(v) * 1e9);
 }
 
 /** go-units ParseUlimit, with pflag's wording around it. */
@@ -173,6 +179,8 @@ export function limitsHostConfig(o: LimitOptions): Record<string, unknown> {
     Devices: (o.device ?? []).map(parseDeviceFlag),
     Ulimits: o.ulimit?.length ? o.ulimit.map(parseUlimitFlag) : null,
     OomScoreAdj: o.oomScoreAdj ?? 0,
+    MemorySwappiness: o.memorySwappiness ?? -1,
+    OomKillDisable: Boolean(o.oomKillDisable),
   };
   if (o.pidsLimit !== undefined) hc.PidsLimit = o.pidsLimit;
   if (o.shmSize) hc.ShmSize = bytesFlag(o.shmSize, '--shm-size');

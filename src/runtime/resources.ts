@@ -139,9 +139,18 @@ export function normaliseResources(hc: HostConfig): { hostConfig: HostConfig; wa
   if (memory > 0 && reservation > 0 && memory < reservation) {
     throw new InvalidParameterError('Minimum memory limit can not be less than memory reservation limit, see usage');
   }
-  const swappiness = hc.MemorySwappiness;
-  if (typeof swappiness === 'number' && swappiness !== -1 && (swappiness < 0 || swappiness > 100)) {
+  // moby fixMemorySwappiness: -1 is "not set".
+  let swappiness = typeof hc.MemorySwappiness === 'number' && hc.MemorySwappiness !== -1 ? hc.MemorySwappiness : null;
+  if (swappiness !== null && locateCgroup('/').version === 2) {
+    warnings.push('Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.');
+    swappiness = null;
+  }
+  if (swappiness !== null && (swappiness < 0 || swappiness > 100)) {
     throw new InvalidParameterError(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
+  }
+  out.MemorySwappiness = swappiness;
+  if (hc.OomKillDisable === true && memory === 0) {
+    warnings.push('OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.');
   }
   // moby adaptContainerSettings: swap may double the limit unless told otherwise.
   if (memory > 0 && swap === 0) swap = memory * 2;
@@ -339,10 +348,14 @@ export function initBinary(): string {
 export const INIT_PATH = '/sbin/docker-init';
 
 /**
- * Apply what buildSpec does not know: --ulimit (replacing the default of the same type),
+ * Apply what buildSpec does not know: swappiness and OOM-killer switch, --ulimit (replacing the default of the same type),
  * --device nodes and rules, privileged host devices, and --init (tini as PID 1).
  */
 export function applyHostConfig(spec: OciSpec, hc: HostConfig): void {
+  if (typeof hc.MemorySwappiness === 'number' && hc.MemorySwappiness >= 0) {
+    spec.linux.resources.memory = { ...spec.linux.resources.memory, swappiness: hc.MemorySwappiness };
+  }
+  if (hc.OomKillDisable === true) spec.linux.resources.memory = { ...spec.linux.resources.memory, disableOOMKiller: true };
   for (const u of (hc.Ulimits as Ulimit[] | null | undefined) ?? []) {
     const type = ULIMIT_NAMES[u.Name];
     spec.process.rlimits = spec.process.rlimits.filter((r) => r.type !== type);

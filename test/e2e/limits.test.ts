@@ -138,7 +138,7 @@ describe('resource limits', () => {
     const b = await daemon.berth(['run', '--rm', '--ulimit', 'nofile=512', image, 'sh', '-c', 'ulimit -n; ulimit -Hn']);
     assert.equal(b.stdout, '512\n512\n', b.stderr);
 
-    const run = await daemon.docker(['run', '-d', '--name', 'tuned', '--cpu-shares', '512', '--cpuset-cpus', '0', '--memory-reservation', '20m', '-m', '64m', image, 'sleep', '300']);
+    const run = await daemon.docker(['run', '-d', '--name', 'tuned', '--cpu-shares', '512', '--cpuset-cpus', '0', '--memory-reservation', '20m', '-m', '64m', '--memory-swappiness', '7', '--oom-kill-disable', image, 'sleep', '300']);
     assert.equal(run.code, 0, run.stderr);
     const c = await inspect('tuned');
     assert.equal(c.HostConfig.CpuShares, 512);
@@ -150,6 +150,10 @@ describe('resource limits', () => {
       assert.equal(readFileSync(join(loc.controllers.cpuset, 'cpuset.cpus'), 'utf8').trim(), '0');
       assert.equal(readFileSync(join(loc.controllers.memory, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * MiB));
       assert.equal(readFileSync(join(loc.controllers.memory, 'memory.soft_limit_in_bytes'), 'utf8').trim(), String(20 * MiB));
+      assert.equal(readFileSync(join(loc.controllers.memory, 'memory.swappiness'), 'utf8').trim(), '7');
+      assert.match(readFileSync(join(loc.controllers.memory, 'memory.oom_control'), 'utf8'), /^oom_kill_disable 1$/m);
+      assert.equal(c.HostConfig.MemorySwappiness, 7);
+      assert.equal(c.HostConfig.OomKillDisable, true);
     }
     const ids = await daemon.docker(['run', '--rm', '--cpuset-cpus', '0', image, 'grep', 'Cpus_allowed_list', '/proc/self/status']);
     assert.match(ids.stdout, /Cpus_allowed_list:\s+0$/m);

@@ -41,6 +41,15 @@ describe('resource limits', () => {
     assert.deepEqual(shares.warnings, ['Changing requested CPUShares of 1 to minimum allowed of 2']);
   });
 
+  test('swappiness and the OOM killer switch reach linux.resources.memory', () => {
+    const { hostConfig } = normaliseResources({ Memory: 32 * MiB, MemorySwappiness: 10, OomKillDisable: true });
+    const spec = buildSpec({ ...base, resources: resourceLimits(hostConfig) });
+    applyHostConfig(spec, hostConfig);
+    assert.deepEqual(spec.linux.resources.memory, { limit: 32 * MiB, swap: 64 * MiB, swappiness: 10, disableOOMKiller: true });
+    assert.equal(normaliseResources({ MemorySwappiness: -1 }).hostConfig.MemorySwappiness, null);
+    assert.throws(() => normaliseResources({ MemorySwappiness: 101 }), /Invalid value: 101, valid memory swappiness range is 0-100/);
+  });
+
   test('pids: 0 and -1 are unlimited (null), as API 1.40+ records them', () => {
     assert.equal(normaliseResources({ PidsLimit: -1 }).hostConfig.PidsLimit, null);
     assert.equal(normaliseResources({ PidsLimit: 0 }).hostConfig.PidsLimit, null);
@@ -138,6 +147,8 @@ describe('CLI limit flags and stats columns', () => {
     assert.equal(parseCpus('0.5'), 5e8);
     assert.equal(parseCpus('-1'), -1e9);
     assert.throws(() => parseCpus('abc'), /failed to parse abc as a rational number/);
+    assert.throws(() => parseCpus('0.0000000001'), /value is too precise/);
+    assert.equal(parseCpus('1.5e-1'), 1.5e8);
     assert.throws(() => parseUlimitFlag('bogus=1'), { message: 'invalid argument "bogus=1" for "--ulimit" flag: invalid ulimit type: bogus' });
     const hc = limitsHostConfig({ memory: '64m', memorySwap: '-1', pidsLimit: 10, ulimit: ['nofile=10:20'], capAdd: ['NET_ADMIN'], init: true });
     assert.equal(hc.Memory, 64 * MiB);
