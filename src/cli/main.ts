@@ -63,6 +63,8 @@ const COMMANDS: Record<string, string> = {
   'container prune': 'prune',
   events: 'events',
   'system events': 'events',
+  stats: 'stats',
+  'container stats': 'stats',
 };
 
 const USAGE = `
@@ -97,6 +99,7 @@ Commands:
   rm          Remove one or more containers
   rmi         Remove one or more images
   start       Start one or more stopped containers
+  stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   top         Display the running processes of a container

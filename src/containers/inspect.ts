@@ -1,5 +1,6 @@
 // docker's JSON shapes for GET /containers/json and GET /containers/{id}/json.
 import { humanDuration } from '../util/human.js';
+import { LIMIT_DEFAULTS } from './create-options.js';
 import type { ContainerRecord } from './model.js';
 
 export function statusText(c: ContainerRecord, now = Date.now()): string {
@@ -112,6 +113,7 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
       ShmSize: 67108864,
       Runtime: 'runc',
       Isolation: '',
+      ...LIMIT_DEFAULTS,
       ...c.hostConfig,
     },
     GraphDriver: {

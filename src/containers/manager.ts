@@ -13,6 +13,10 @@ import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
 import type { RuntimeSet } from '../runtime/runtimes.js';
 import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
+import { containerCgroupsPath, locateCgroup, oomKillCount } from '../runtime/cgroups.js';
+import { applyHostConfig, resourceLimits, specJson } from '../runtime/resources.js';
+import { securitySpecInput } from '../runtime/security-options.js';
+import { checkCreateOptions } from './create-options.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -144,7 +148,9 @@ export class ContainerManager {
   }
 
   async create(req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
-    const { config, hostConfig } = req;
+    const { config } = req;
+    // Limits and security options checked and normalised as dockerd records them.
+    const { hostConfig, warnings } = checkCreateOptions(config, req.hostConfig);
     if (!config.Image) throw new InvalidParameterError('config cannot be empty in order to create a container');
     const image = this.images.resolve(config.Image);
     if (!image) {
@@ -233,7 +239,7 @@ export class ContainerManager {
     }
     log.debug({ id, name: record.name }, 'container created');
     emitContainerEvent(this.bus, record, 'create');
-    return { id, warnings: [] };
+    return { id, warnings };
   }
 
   /** A start by the user: a fresh restart policy count, and `unless-stopped` applies again. */
@@ -295,6 +301,10 @@ export class ContainerManager {
         env: containerEnv(c.config.Env ?? [], { hostname, tty: c.config.Tty ?? false, home: user.home }),
         cwd: c.config.WorkingDir || '/',
         user,
+        ...securitySpecInput(c.hostConfig),
+        resources: resourceLimits(c.hostConfig),
+        oomScoreAdj: (c.hostConfig.OomScoreAdj as number | undefined) ?? 0,
+        shmSize: (c.hostConfig.ShmSize as number | undefined) || undefined,
         hostname,
         terminal: c.config.Tty ?? false,
         readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
@@ -304,7 +314,8 @@ export class ContainerManager {
         resolvConfPath: etc.resolvConf,
         hostnamePath: etc.hostname,
       });
-      await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
+      applyHostConfig(spec, c.hostConfig);
+      await writeFile(join(bundleDir, 'config.json'), specJson(spec));
       const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name, runtime: c.hostConfig.Runtime });
       mark('created');
       await this.runtime.start(id);
@@ -376,7 +387,10 @@ export class ContainerManager {
     await this.locked(id, async () => {
       const current = this.meta.getContainerJson<ContainerRecord>(id);
       if (!current || (current.state.Status !== 'running' && current.state.Status !== 'paused')) return;
-      const oom = await this.runtime.wasOomKilled?.(id).catch(() => false);
+      // conmon's oom file, else the kernel's count in the cgroup (still there until runc delete).
+      const oom =
+        (await this.runtime.wasOomKilled(id).catch(() => false)) ||
+        (await oomKillCount(locateCgroup(containerCgroupsPath(id))).catch(() => 0)) > 0;
       await this.teardown(current);
       const ranFor = Date.now() - Date.parse(current.state.StartedAt);
       if (!this.shuttingDown) restart = this.restarts.onExit(current, code, ranFor);

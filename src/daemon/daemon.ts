@@ -13,6 +13,7 @@ import { registerAuthRoutes } from '../api/auth.js';
 import { registerPushRoutes } from '../api/push.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
+import { registerStatsRoutes } from '../api/stats.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
@@ -84,6 +85,7 @@ export class Daemon {
     registerContainerRoutes(router, daemon);
     registerLifecycleRoutes(router, daemon);
     registerEventRoutes(router, daemon);
+    registerStatsRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');

@@ -201,14 +201,23 @@ export function allCapabilities(): string[] {
   } catch {
     // keep the full list
   }
-  return CAPABILITY_NAMES.slice(0, last + 1);
+  // Only what berthd's own bounding set holds: a sandboxed root (this machine lacks
+  // CAP_SYS_RESOURCE) cannot hand out more, and runc would fail applying the set.
+  let bounding = -1n;
+  try {
+    const hex = /^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (hex) bounding = BigInt(`0x${hex}`);
+  } catch {
+    // keep every capability the kernel knows
+  }
+  return CAPABILITY_NAMES.slice(0, last + 1).filter((_c, i) => ((bounding >> BigInt(i)) & 1n) === 1n);
 }
 
 function normaliseCap(name: string): string {
   const upper = name.trim().toUpperCase();
   if (upper === 'ALL') return 'ALL';
   const full = upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
-  if (!CAPABILITY_NAMES.includes(full)) throw new InvalidParameterError(`unknown capability: "${name}"`);
+  if (!CAPABILITY_NAMES.includes(full)) throw new InvalidParameterError(`unknown capability: "${full}"`);
   return full;
 }
 

@@ -7,36 +7,31 @@ import { ApiError, FrameDemuxer, type ApiClient } from '../api-client.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
 import { parseNormalizedNamed, refString } from '../format.js';
 import { pullImage } from '../pull-stream.js';
+import type { FlagDef } from '../flags.js';
+import { LIMIT_FLAGS, limitsHostConfig, type LimitOptions } from '../limit-flags.js';
+export { ramInBytes } from '../limit-flags.js';
 
 export const SPEC: CommandSpec = {
   name: 'run',
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   description: 'Create and run a new container from an image',
   stopAtFirstArg: true,
-  flags: [
-    { long: 'cap-add', type: 'list', description: 'Add Linux capabilities' },
-    { long: 'cap-drop', type: 'list', description: 'Drop Linux capabilities' },
-    { long: 'cpus', type: 'string', valueName: 'decimal', description: 'Number of CPUs' },
+  flags: ([
     { long: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' },
     { long: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
     { long: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
     { long: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
     { long: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
-    { long: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { long: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
     { long: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
-    { long: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
     { long: 'name', type: 'string', description: 'Assign a name to the container' },
     { long: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
     { long: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
-    { long: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
     { long: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
     { long: 'pull', type: 'string', description: 'Pull image before running ("always", "missing", "never")', default: 'missing' },
     { long: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
-    { long: 'read-only', type: 'bool', description: "Mount the container's root filesystem as read only" },
     { long: 'restart', type: 'string', description: 'Restart policy to apply when a container exits', default: 'no' },
     { long: 'rm', type: 'bool', description: 'Automatically remove the container and its associated anonymous volumes when it exits' },
-    { long: 'security-opt', type: 'list', description: 'Security Options' },
     { long: 'sig-proxy', type: 'bool', description: 'Proxy received signals to the process', default: true },
     { long: 'stop-signal', type: 'string', description: 'Signal to stop a container' },
     { long: 'stop-timeout', type: 'int', description: 'Timeout (in seconds) to stop a container' },
@@ -44,7 +39,8 @@ export const SPEC: CommandSpec = {
     { long: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
     { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
     { long: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
-  ],
+    ...LIMIT_FLAGS,
+  ] as FlagDef[]).sort((a, b) => a.long.localeCompare(b.long)),
 };
 
 /** docker's withHelp decoration for run errors. */
@@ -57,14 +53,6 @@ export function startErrorCode(message: string): number {
   if (message.includes('executable file not found') || message.includes('no such file or directory') || message.includes('system cannot find the file specified')) return 127;
   if (message.includes('permission denied') || message.includes('is a directory')) return 126;
   return 125;
-}
-
-/** go-units RAMInBytes: "512m", "1g", "100k" (binary multiples), plain bytes. */
-export function ramInBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(v.trim());
-  if (!m) throw new Error(`invalid size: '${v}'`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  return Math.trunc(Number(m[1]) * mult[m[2].toLowerCase()]);
 }
 
 interface PortSpec {
@@ -106,7 +94,7 @@ function envFile(path: string): string[] {
     .map(envEntry);
 }
 
-export interface RunOptions {
+export interface RunOptions extends LimitOptions {
   detach?: boolean;
   rm?: boolean;
   env?: string[];
@@ -126,14 +114,6 @@ export interface RunOptions {
   volume?: string[];
   network?: string;
   restart?: string;
-  privileged?: boolean;
-  readOnly?: boolean;
-  init?: boolean;
-  memory?: string;
-  cpus?: string;
-  capAdd?: string[];
-  capDrop?: string[];
-  securityOpt?: string[];
   stopSignal?: string;
   stopTimeout?: number;
   sigProxy?: boolean;
@@ -169,15 +149,8 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     RestartPolicy: restart,
     AutoRemove: Boolean(o.rm),
     ConsoleSize: [0, 0],
-    CapAdd: o.capAdd?.length ? o.capAdd : null,
-    CapDrop: o.capDrop?.length ? o.capDrop : null,
-    Privileged: Boolean(o.privileged),
-    ReadonlyRootfs: Boolean(o.readOnly),
-    SecurityOpt: o.securityOpt?.length ? o.securityOpt : null,
-    Memory: o.memory ? ramInBytes(o.memory) : 0,
-    NanoCpus: o.cpus ? Math.round(Number(o.cpus) * 1e9) : 0,
+    ...limitsHostConfig(o),
   };
-  if (o.init) hostConfig.Init = true;
   const body: Record<string, unknown> = {
     Hostname: o.hostname ?? '',
     Domainname: '',
