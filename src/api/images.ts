@@ -22,7 +22,7 @@ export function registryAuthFrom(ctx: ApiContext): RegistryAuth | undefined {
   }
 }
 
-function progressBar(current: number, total: number): string {
+export function progressBar(current: number, total: number): string {
   if (!total) return '';
   const width = 50;
   const filled = Math.min(width, Math.floor((current / total) * width));

@@ -4,17 +4,9 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { PushMessage } from '../images/push-service.js';
 import { errorMessage, InvalidParameterError } from '../util/errors.js';
 import { parseReference } from '../registry/reference.js';
-import { humanSize } from '../util/human.js';
 import { commonHeaders, sendNoContent } from './http.js';
-import { registryAuthFrom } from './images.js';
+import { progressBar, registryAuthFrom } from './images.js';
 import type { Router } from './router.js';
-
-function progressBar(current: number, total: number): string {
-  if (!total) return '';
-  const width = 50;
-  const filled = Math.min(width, Math.floor((current / total) * width));
-  return `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? (filled === width ? '=' : '>') : ''}${' '.repeat(width - filled)}] ${humanSize(current)}/${humanSize(total)}`;
-}
 
 export function registerPushRoutes(router: Router, daemon: Daemon): void {
   // POST /images/{name}/tag?repo=&tag=: a push goes to the repository an image is tagged with.

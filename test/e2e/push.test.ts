@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { pushBusybox, pushMultiLayer } from '../fixtures/images.js';
+import { pushBusybox, pushMultiLayer, pushZstdImage } from '../fixtures/images.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import { pushRandomImage, skopeoDigest } from './push-helpers.js';
 import { BERTH, TestDaemon } from './harness.js';
@@ -119,6 +119,21 @@ describe('push to a plain registry', () => {
     const pulled = await daemon.docker(['pull', dst]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.match(pulled.stdout, new RegExp(`Digest: ${digest}`));
+  });
+
+  test('a layer whose blob was never downloaded (same diff ID already unpacked) is fetched from its source, then pushed', async () => {
+    await pushZstdImage(source.host);
+    const gz = `${source.host}/library/busybox:latest`;
+    const zst = `${source.host}/test/zstd:latest`;
+    assert.equal((await daemon.berth(['pull', gz])).code, 0);
+    const pulled = await daemon.berth(['pull', zst]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.doesNotMatch(pulled.stdout, /Pull complete/, 'the zstd image\'s layer was already unpacked from the gzip image: nothing downloaded');
+    const dst = `${target.host}/copy/zstd:latest`;
+    assert.equal((await daemon.berth(['tag', zst, dst])).code, 0);
+    const pushed = await daemon.berth(['push', dst]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(await skopeoDigest(dst), await skopeoDigest(zst));
   });
 
   test('push -a pushes every tag of the repository', async () => {
