@@ -297,6 +297,10 @@ describe('container lifecycle', () => {
     }
     assert.deepEqual(b.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
     assert.equal(b.RestartCount, 0);
+    const sized = await daemon.docker(['inspect', '--size', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'c2']);
+    assert.equal(sized.code, 0, sized.stderr);
+    const [rw, rootfs] = sized.stdout.trim().split(' ').map(Number);
+    assert.ok(rw >= 0 && rootfs > rw, sized.stdout);
   });
 
   test('unknown containers: "No such container" with exit 1 and 404', async () => {
