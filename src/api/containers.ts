@@ -2,7 +2,9 @@
 import type { Duplex } from 'node:stream';
 import type { Daemon } from '../daemon/daemon.js';
 import { containerInspect, containerSummary } from '../containers/inspect.js';
+import { join } from 'node:path';
 import { emitContainerEvent } from '../containers/events.js';
+import { diskUsage } from '../containers/ops.js';
 import { filterContainers, PS_FILTERS } from '../containers/filters.js';
 import { isLive, type CreateRequest, type WaitCondition } from '../containers/manager.js';
 import type { ContainerConfig, HostConfig } from '../containers/model.js';
@@ -100,10 +102,17 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     sendJson(ctx, 200, list.map((c) => containerSummary(c)));
   });
 
-  router.add('GET', '/containers/{id}/json', (ctx) => {
+  router.add('GET', '/containers/{id}/json', async (ctx) => {
     const c = containers.get(ctx.params.id);
     const lowerDirs = c.chainIds.slice().reverse().map((id) => daemon.snapshots.diffPath(id));
-    sendJson(ctx, 200, containerInspect(c, { dataRoot: daemon.config.dataRoot, lowerDirs }));
+    const body = containerInspect(c, { dataRoot: daemon.config.dataRoot, lowerDirs });
+    if (boolQuery(ctx, 'size')) {
+      // docker inspect --size: the writable layer, and that plus the image.
+      const sizeRw = await diskUsage(join(daemon.config.dataRoot, 'containers', c.id, 'upper'));
+      body.SizeRw = sizeRw;
+      body.SizeRootFs = sizeRw + (daemon.images.resolve(c.imageId)?.record.size ?? 0);
+    }
+    sendJson(ctx, 200, body);
   });
 
   router.add('POST', '/containers/{id}/start', async (ctx) => {

@@ -36,10 +36,9 @@ export class EventBus {
 
   emit(type: EventType, action: string, actor: { ID: string; Attributes?: Record<string, string> }): EventMessage {
     // Nanoseconds from the wall clock, strictly increasing so --since/--until replay is exact.
-    let nano = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
-    // JSON carries timeNano as a double (256 ns apart at today's epoch): keep events >= 1 µs apart
-    // so their numbers stay strictly increasing after the conversion too.
-    if (nano < this.lastNano + 1000n) nano = this.lastNano + 1000n;
+    // In steps of 256 ns: a JSON number this large is exact in JavaScript only at that grain.
+    let nano = ((BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)) / 256n) * 256n;
+    if (nano <= this.lastNano) nano = this.lastNano + 256n;
     this.lastNano = nano;
     const m: EventMessage = {
       Type: type,

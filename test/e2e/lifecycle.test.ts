@@ -297,6 +297,10 @@ describe('container lifecycle', () => {
     }
     assert.deepEqual(b.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
     assert.equal(b.RestartCount, 0);
+    const sized = await daemon.docker(['inspect', '--size', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'c2']);
+    assert.equal(sized.code, 0, sized.stderr);
+    const [rw, rootfs] = sized.stdout.trim().split(' ').map(Number);
+    assert.ok(rw >= 0 && rootfs > rw, sized.stdout);
   });
 
   test('unknown containers: "No such container" with exit 1 and 404', async () => {
@@ -340,6 +344,18 @@ describe('container lifecycle', () => {
     assert.equal(typeof api.body.SpaceReclaimed, 'number');
     const left = await daemon.docker(['ps', '-a', '--format', '{{.Names}}']);
     assert.deepEqual(left.stdout.trim().split('\n').sort(), ['keeper', 'r1']);
+    // The prompt: declined, nothing happens; both CLIs say the same.
+    const created = await daemon.docker(['create', '--name', 'spared', 'busybox', 'true']);
+    assert.equal(created.code, 0, created.stderr);
+    const prompt = 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ';
+    for (const cli of ['docker', 'berth'] as const) {
+      const declined = await daemon[cli](['container', 'prune'], { input: 'n\n' });
+      assert.equal(declined.code, 0, declined.stderr);
+      assert.equal(declined.stdout, prompt, cli);
+    }
+    assert.equal((await daemon.docker(['inspect', 'spared'])).code, 0);
+    const accepted = await daemon.berth(['container', 'prune'], { input: 'y\n' });
+    assert.match(accepted.stdout, /^WARNING! .*\[y\/N\] Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: /s);
     const none = await daemon.berth(['container', 'prune', '-f']);
     assert.equal(none.stdout, 'Total reclaimed space: 0B\n');
     const bad = await daemon.api('POST', `/containers/prune?filters=${encodeURIComponent('{"status":["exited"]}')}`);

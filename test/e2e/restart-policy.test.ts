@@ -116,6 +116,9 @@ describe('restart policies', () => {
     const rm = await daemon.berth(['run', '--rm', '--restart', 'always', 'busybox', 'true']);
     assert.equal(rm.code, 125);
     assert.match(rm.stderr, /Conflicting options: --restart and --rm/);
+    const count2 = await daemon.berth(['run', '-d', '--restart', 'on-failure:many', 'busybox', 'true']);
+    assert.equal(count2.code, 125);
+    assert.match(count2.stderr, /invalid restart policy format: maximum retry count must be an integer/);
   });
 
   test('live-restore off: berthd stops containers on SIGTERM and restarts always/unless-stopped ones when it starts', async () => {

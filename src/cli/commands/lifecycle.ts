@@ -185,10 +185,8 @@ export async function prune(ctx: Context, argv: string[]): Promise<number> {
   if (!opts.force) {
     process.stdout.write('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ');
     const answer = await readLine();
-    if (!/^y(es)?$/i.test(answer.trim())) {
-      process.stdout.write('\n');
-      return 0;
-    }
+    // Declined: docker prints nothing more and succeeds.
+    if (!/^y(es)?$/i.test(answer.trim())) return 0;
   }
   const r = await ctx.client().json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune', { query: { filters } });
   let output = '';

@@ -137,7 +137,10 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
   }
   let restart = { Name: 'no', MaximumRetryCount: 0 };
   if (o.restart && o.restart !== 'no') {
-    const [name, count] = o.restart.split(':');
+    const [name, count, ...extra] = o.restart.split(':');
+    // docker's opts.ParseRestartPolicy wording.
+    if (extra.length > 0) throw new Error(`invalid restart policy format: ${o.restart}`);
+    if (count !== undefined && !/^-?\d+$/.test(count)) throw new Error('invalid restart policy format: maximum retry count must be an integer');
     restart = { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
   }
   if (o.rm && restart.Name !== 'no') throw new Error('Conflicting options: --restart and --rm');
