@@ -36,6 +36,8 @@ const COMMANDS: Record<string, string> = {
   stop: 'stop',
   'container stop': 'stop',
   kill: 'kill',
+  exec: 'exec',
+  'container exec': 'exec',
   'container kill': 'kill',
   'system info': 'info',
 };
@@ -58,6 +60,7 @@ Management Commands:
   image       Manage images
 
 Commands:
+  exec        Execute a command in a running container
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
   logs        Fetch the logs of a container

@@ -49,7 +49,7 @@ export class StartError extends BerthError {
 export class ContainerManager {
   /** Emits `exit:<id>` (code), `startfailed:<id>` and `removed:<id>`. */
   private readonly events = new EventEmitter();
-  private readonly runtime: OciRuntime;
+  readonly runtime: OciRuntime;
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
 

@@ -4,10 +4,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
+import { registerExecRoutes } from '../api/exec.js';
 import { registerImageRoutes } from '../api/images.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerSystemRoutes } from '../api/system.js';
+import { ExecManager } from '../containers/exec.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
 import { SnapshotStore } from '../images/snapshots.js';
@@ -28,6 +30,7 @@ export class Daemon {
   readonly images: ImageStore;
   readonly pulls: PullService;
   readonly containers: ContainerManager;
+  readonly execs: ExecManager;
   readonly cgroupVersion: '1' | '2';
   private servers: Server[] = [];
 
@@ -48,6 +51,7 @@ export class Daemon {
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
       { runcPath: config.runtimePath, conmonPath: config.conmonPath },
     );
+    this.execs = new ExecManager(this.containers, this.containers.runtime, { dataRoot: config.dataRoot, execRoot: config.execRoot }, this.containers.runtime.conmonPath);
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -60,6 +64,7 @@ export class Daemon {
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerExecRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
