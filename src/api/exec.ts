@@ -1,9 +1,11 @@
-// /containers/{id}/exec, /exec/{id}/start|resize|json: docker exec over the Engine API.
+// /containers/{id}/exec, /exec/{id}/start|resize|json: docker exec over the Engine API, and
+// /containers/{id}/resize for a container's TTY.
 // `exec start` is hijacked like attach: multiplexed frames without a TTY, the raw stream with one.
 import type { Daemon } from '../daemon/daemon.js';
 import type { ExecConfig } from '../containers/exec.js';
 import { frame } from '../runtime/logs.js';
-import { InvalidParameterError } from '../util/errors.js';
+import { resizeTerminal } from '../runtime/attach.js';
+import { ConflictError, InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import type { Router } from './router.js';
 import { type ApiContext, hijack, intQuery, readJson, sendJson, sendNoContent } from './http.js';
@@ -69,6 +71,18 @@ export function registerExecRoutes(router: Router, daemon: Daemon): void {
     const w = intQuery(ctx, 'w') ?? 0;
     if (h < 0 || w < 0) throw new InvalidParameterError('invalid terminal size');
     if (s.resize) await s.resize(h, w).catch((err) => log.debug({ err }, 'exec resize failed'));
+    sendNoContent(ctx, 200);
+  });
+
+  router.add('POST', '/containers/{id}/resize', async (ctx) => {
+    const c = daemon.containers.get(ctx.params.id);
+    const h = intQuery(ctx, 'h') ?? 0;
+    const w = intQuery(ctx, 'w') ?? 0;
+    if (h < 0 || w < 0) throw new InvalidParameterError('invalid terminal size');
+    if (c.state.Status !== 'running' && c.state.Status !== 'paused') throw new ConflictError(`container ${c.id} is not running`);
+    if (c.config.Tty) {
+      await resizeTerminal(daemon.containers.bundleDir(c.id), h, w).catch((err) => log.debug({ err, id: c.id }, 'resize failed'));
+    }
     sendNoContent(ctx, 200);
   });
 

@@ -1,6 +1,7 @@
 // The client side of a hijacked stream (attach, exec start): output to our stdout/stderr (docker's
 // frames without a TTY, raw bytes with one), our stdin to the connection, raw mode and window size
 // for a TTY. stdin's end half-closes the connection, so the process in the container sees EOF.
+import { execFileSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { FrameDemuxer } from './api-client.js';
 
@@ -54,10 +55,24 @@ export function checkTtyInput(tty: boolean, interactive: boolean): void {
 /** Raw mode on our terminal while attached with a TTY; returns the restore function. */
 export function rawTerminal(tty: boolean, interactive: boolean): () => void {
   if (!tty || !interactive || !process.stdin.isTTY) return () => undefined;
+  // Node's raw mode keeps output post-processing (ONLCR), so the container's CRLF would become
+  // CR CR LF; docker's raw mode clears it: stty does what setRawMode leaves out.
+  let saved: string | undefined;
+  try {
+    saved = execFileSync('stty', ['-g'], { stdio: ['inherit', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    saved = undefined;
+  }
   process.stdin.setRawMode(true);
+  try {
+    execFileSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+  } catch {
+    // no stty: output keeps ONLCR
+  }
   return () => {
     try {
       process.stdin.setRawMode(false);
+      if (saved) execFileSync('stty', [saved], { stdio: ['inherit', 'ignore', 'ignore'] });
     } catch {
       // stdin already closed
     }

@@ -266,7 +266,17 @@ export class ContainerManager {
         hostnamePath: etc.hostname,
       });
       await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
-      const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
+      const { pid } = await this.runtime.create(id, {
+        bundleDir,
+        logPath: c.logPath,
+        exitDir: this.exitDir,
+        name: c.name,
+        terminal: c.config.Tty ?? false,
+        stdin: c.config.OpenStdin ?? false,
+        // docker's StdinOnce: the attached client's stdin ending closes the container's stdin;
+        // otherwise it stays open across attaches.
+        leaveStdinOpen: !(c.config.StdinOnce ?? false),
+      });
       mark('created');
       await this.runtime.start(id);
       mark('started');
@@ -288,6 +298,7 @@ export class ContainerManager {
         r.resolvConfPath = etc.resolvConf;
       });
       log.debug({ id }, 'container started');
+      this.events.emit(`started:${id}`);
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
@@ -428,6 +439,29 @@ export class ContainerManager {
       };
       for (const e of events) this.events.once(e, done);
     });
+  }
+
+  /** Resolves true once the container runs (at once if it does), false if its run ends or it goes first. */
+  whenRunning(id: string): Promise<boolean> {
+    const c = this.meta.getContainerJson<ContainerRecord>(id);
+    if (!c) return Promise.resolve(false);
+    if (c.state.Status === 'running' || c.state.Status === 'paused') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const events = [`started:${id}`, `exit:${id}`, `startfailed:${id}`, `removed:${id}`];
+      const handlers = events.map((e) => {
+        const h = () => {
+          events.forEach((ev, i) => this.events.off(ev, handlers[i]));
+          resolve(e === events[0]);
+        };
+        this.events.once(e, h);
+        return h;
+      });
+    });
+  }
+
+  /** The OCI bundle of a container while it runs (conmon's attach socket and ctl fifo are there). */
+  bundleDir(id: string): string {
+    return join(this.paths.execRoot, 'containers', id);
   }
 
   async remove(idOrName: string, opts: { force: boolean }): Promise<void> {

@@ -58,22 +58,18 @@ export function connectAttach(bundleDir: string): Promise<AttachConnection> {
         // conmon reads at most 32 KiB per packet; stay well below.
         for (let off = 0; off < data.length; off += 8192) {
           const part = data.subarray(off, off + 8192);
-          if (connected) sock.write(part);
+          if (connected) safe(() => sock.write(part));
           else pending.push(part);
         }
       },
       closeStdin() {
         if (writeClosed) return;
         writeClosed = true;
-        if (connected) sock.end();
+        if (connected && !ended) safe(() => sock.end());
       },
       close() {
         end();
-        try {
-          sock.destroy();
-        } catch {
-          // already closed
-        }
+        safe(() => sock.destroy());
       },
     };
     sock.on('data', (buf: Buffer) => {
@@ -90,8 +86,8 @@ export function connectAttach(bundleDir: string): Promise<AttachConnection> {
       sock.connect(`/proc/self/fd/${dirFd}/attach`, () => {
         connected = true;
         closeSync(dirFd);
-        for (const p of pending.splice(0)) sock.write(p);
-        if (writeClosed) sock.end();
+        for (const p of pending.splice(0)) safe(() => sock.write(p));
+        if (writeClosed) safe(() => sock.end());
         resolve(conn);
       });
     } catch (err) {
@@ -99,6 +95,15 @@ export function connectAttach(bundleDir: string): Promise<AttachConnection> {
       reject(err);
     }
   });
+}
+
+/** node-unix-socket throws (EBADF) on a socket conmon already closed: that is the end of it. */
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // closed
+  }
 }
 
 /** Resize the terminal conmon holds for the container (or exec) whose bundle is `bundleDir`. */

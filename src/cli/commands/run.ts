@@ -3,10 +3,11 @@
 // command cannot be invoked/found, otherwise the container's own status.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { ApiError, FrameDemuxer, type ApiClient } from '../api-client.js';
+import { ApiError, type ApiClient } from '../api-client.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
 import { parseNormalizedNamed, refString } from '../format.js';
 import { pullImage } from '../pull-stream.js';
+import { checkTtyInput, consoleSize, monitorTtySize, pumpStream, rawTerminal } from '../stream.js';
 
 const SPEC: CommandSpec = {
   name: 'run',
@@ -227,24 +228,7 @@ async function createContainer(ctx: Context, client: ApiClient, o: RunOptions, b
 
 /** Wire the hijacked attach stream to our stdout/stderr (and stdin with -i). Resolves at its end. */
 function pumpAttach(socket: Socket, head: Buffer, tty: boolean, interactive: boolean): Promise<void> {
-  const write = (stream: number, data: Buffer) => {
-    if (stream === 2 || stream === 3) process.stderr.write(data);
-    else process.stdout.write(data);
-  };
-  const demux = tty ? undefined : new FrameDemuxer(write);
-  const onData = (chunk: Buffer) => (demux ? demux.push(chunk) : process.stdout.write(chunk));
-  if (head.length) onData(head);
-  socket.on('data', onData);
-  if (interactive) {
-    if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
-    process.stdin.pipe(socket);
-    // stdin's end half-closes the connection so the container sees EOF, as docker does.
-  }
-  return new Promise((resolve) => {
-    socket.once('end', resolve);
-    socket.once('close', resolve);
-    socket.once('error', () => resolve());
-  });
+  return pumpStream(socket, head, { tty, stdin: interactive });
 }
 
 interface WaitResult {
@@ -266,6 +250,14 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   } catch (err) {
     throw runError(errorText(err), 125);
   }
+  if (!o.detach) {
+    try {
+      checkTtyInput(Boolean(o.tty), Boolean(o.interactive));
+    } catch (err) {
+      throw new StatusError(errorText(err), 1);
+    }
+  }
+  if (o.tty) (body.HostConfig as Record<string, unknown>).ConsoleSize = consoleSize() ?? [0, 0];
   const client = ctx.client();
   let id: string;
   try {
@@ -294,6 +286,7 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   ]).catch((err: unknown) => {
     throw runError(errorText(err), 125);
   });
+  const restoreTerminal = rawTerminal(tty, interactive);
   const streamDone = pumpAttach(attached.socket, attached.head, tty, interactive);
   const waitBody = (async () => {
     const chunks: Buffer[] = [];
@@ -305,11 +298,13 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   try {
     await client.call('POST', `/containers/${id}/start`);
   } catch (err) {
+    restoreTerminal();
     attached.socket.destroy();
     if (o.rm) await Promise.race([waitBody.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
     throw runError(errorText(err), startErrorCode(errorText(err)));
   }
 
+  const stopResize = tty ? monitorTtySize((h, w) => client.call('POST', `/containers/${id}/resize`, { query: { h, w } })) : () => undefined;
   if (o.sigProxy !== false && !tty) {
     // sig-proxy: signals to the CLI go to the container's process.
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
@@ -327,7 +322,8 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   }
   // The daemon ends the attach stream once the run is over; give late output a bounded while.
   await Promise.race([streamDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
-  if (tty && interactive && process.stdin.isTTY) process.stdin.setRawMode(false);
+  stopResize();
+  restoreTerminal();
   if (result.Error?.Message) {
     process.stderr.write(`Error waiting for container: ${result.Error.Message}\n`);
     return 125;
