@@ -284,6 +284,7 @@ export class ExecManager {
       child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1)));
     });
     await outDone;
+    if (s.pid === 0) s.pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || 0;
     const startError = await runcLogError(logFile);
     if (startError !== undefined && (code === 255 || code === 1)) {
       const kind = classifyRuntimeError(startError);
