@@ -37,6 +37,8 @@ const COMMANDS: Record<string, string> = {
   'container stop': 'stop',
   kill: 'kill',
   exec: 'exec',
+  attach: 'attach',
+  'container attach': 'attach',
   'container exec': 'exec',
   'container kill': 'kill',
   'system info': 'info',
@@ -60,6 +62,7 @@ Management Commands:
   image       Manage images
 
 Commands:
+  attach      Attach local standard input, output, and error streams to a running container
   exec        Execute a command in a running container
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers

@@ -88,21 +88,42 @@ describe('stdin, TTY and attach', () => {
     });
   }
 
-  test('docker attach: stdin and output of a running container; ctrl-p ctrl-q detaches and leaves it running', async () => {
-    const run = await daemon.docker(['run', '-dit', '--name', 'attached', image(), 'sh']);
+  for (const cli of ['docker', 'berth'] as const) {
+  test(`${cli} attach: stdin and output of a running container; ctrl-p ctrl-q detaches and leaves it running`, async () => {
+    const run = await daemon.docker(['run', '-dit', '--name', `attached-${cli}`, image(), 'sh']);
     assert.equal(run.code, 0, run.stderr);
-    const r = await onPty('docker', ['attach', 'attached'], [
+    const r = await onPty(cli, ['attach', `attached-${cli}`], [
       { send: 'echo hello-$((6*7))\r' },
       { expect: 'hello-42', send: '\x10\x11' },
     ]);
     assert.deepEqual(r.pending, [], r.output);
-    const state = await daemon.docker(['inspect', '-f', '{{.State.Status}}', 'attached']);
+    // The docker CLI reports the detach as "read escape sequence" (and exits 1 after it); berth too, with 0.
+    assert.match(r.output, /read escape sequence/);
+    if (cli === 'berth') assert.equal(r.code, 0, r.output);
+    const state = await daemon.docker(['inspect', '-f', '{{.State.Status}}', `attached-${cli}`]);
     assert.equal(state.stdout.trim(), 'running');
     // Attach again: stdin is still open, and the shell's exit ends the attach with its code.
-    const again = await onPty('docker', ['attach', 'attached'], [{ send: 'echo back-$((2*3))\r' }, { expect: 'back-6', send: 'exit 9\r' }]);
+    const again = await onPty(cli, ['attach', `attached-${cli}`], [{ send: 'echo back-$((2*3))\r' }, { expect: 'back-6', send: 'exit 9\r' }]);
     assert.deepEqual(again.pending, [], again.output);
     assert.equal(again.code, 9, again.output);
   });
+
+  test(`${cli} run -it: ctrl-p ctrl-q detaches, the container goes on`, async () => {
+    const r = await onPty(cli, ['run', '-it', '--name', `detach-${cli}`, image(), 'sh'], [{ expect: '# ', send: 'echo still-$((1+1))\r' }, { expect: 'still-2', send: '\x10\x11' }]);
+    assert.deepEqual(r.pending, [], r.output);
+    assert.equal(r.code, 0, r.output);
+    const state = await daemon.docker(['inspect', '-f', '{{.State.Status}}', `detach-${cli}`]);
+    assert.equal(state.stdout.trim(), 'running');
+  });
+
+  test(`${cli} attach to a stopped container is refused`, async () => {
+    const run = await daemon.docker(['run', '--name', `ended-${cli}`, image(), 'true']);
+    assert.equal(run.code, 0, run.stderr);
+    const r = await (cli === 'docker' ? daemon.docker(['attach', `ended-${cli}`]) : daemon.berth(['attach', `ended-${cli}`]));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /You cannot attach to a stopped container, start it first/);
+  });
+  }
 
   test('docker start -a -i: stdin to a created container', async () => {
     const created = await daemon.docker(['create', '-i', image(), 'sh', '-c', 'read line; echo "got $line"']);

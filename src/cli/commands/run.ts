@@ -314,9 +314,22 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
     }
   }
 
+  // The detach keys (stdin only) end the stream while the container goes on running.
+  const detached = interactive
+    ? streamDone.then(async () => {
+        const info = await client.json<{ State?: { Running?: boolean } }>('GET', `/containers/${id}/json`).catch(() => undefined);
+        return info?.State?.Running ? ('detached' as const) : undefined;
+      })
+    : new Promise<undefined>(() => undefined);
   let result: WaitResult;
   try {
-    result = await waitBody;
+    const first = await Promise.race<WaitResult | 'detached'>([waitBody, detached.then((d): Promise<WaitResult | 'detached'> | 'detached' => d ?? waitBody)]);
+    if (first === 'detached') {
+      stopResize();
+      restoreTerminal();
+      return 0;
+    }
+    result = first;
   } catch (err) {
     throw new StatusError(errorText(err), 125);
   }
