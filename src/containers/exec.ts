@@ -194,14 +194,17 @@ export class ExecManager {
     let timedOut = false;
     const s = this.get(id);
     const done = this.start(id, io, { tty: false, onStartError: (m) => io.write(2, Buffer.from(m)) });
-    const timer = setTimeout(() => {
+    let finished = false;
+    void done.finally(() => (finished = true)).catch(() => undefined);
+    const timer = setTimeout(async () => {
       timedOut = true;
-      if (s.pid > 0) {
-        try {
-          process.kill(s.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+      // runc may not have started the process yet on a busy machine: kill it once it has.
+      while (!finished && s.pid === 0) await new Promise((r) => setTimeout(r, 20));
+      if (finished) return;
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
     }, o.timeoutMs);
     try {
@@ -272,7 +275,7 @@ export class ExecManager {
       stdin.on('close', () => sink.end());
     }
     const readPid = async () => {
-      for (let i = 0; i < 50 && s.running && s.pid === 0; i++) {
+      for (let i = 0; i < 1500 && s.running && s.pid === 0; i++) {
         const text = await readFile(pidFile, 'utf8').catch(() => '');
         if (text.trim()) s.pid = Number(text.trim()) || 0;
         else await new Promise((r) => setTimeout(r, 20));

@@ -19,6 +19,8 @@ import {
   type ContainerConfig,
   type ContainerRecord,
   generateName,
+  type HealthConfig,
+  type HealthState,
   type HostConfig,
   initialState,
   VALID_NAME,
@@ -49,6 +51,8 @@ export class StartError extends BerthError {
 export class ContainerManager {
   /** Emits `exit:<id>` (code), `startfailed:<id>` and `removed:<id>`. */
   private readonly events = new EventEmitter();
+  /** Emits `start` (id) once a container runs and `exit` (id, code) once its run ended. */
+  readonly lifecycle = new EventEmitter();
   readonly runtime: OciRuntime;
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -173,6 +177,10 @@ export class ContainerManager {
       StopSignal: config.StopSignal ?? imageDefaults.StopSignal,
       StopTimeout: config.StopTimeout,
     };
+    const healthcheck = mergeHealthcheck(config.Healthcheck, imageDefaults.Healthcheck);
+    if (healthcheck) merged.Healthcheck = healthcheck;
+    if (imageDefaults.Shell) merged.Shell = config.Shell ?? imageDefaults.Shell;
+    else if (config.Shell) merged.Shell = config.Shell;
     const record: ContainerRecord = {
       id,
       name: name!,
@@ -299,6 +307,7 @@ export class ContainerManager {
       });
       log.debug({ id }, 'container started');
       this.events.emit(`started:${id}`);
+      this.lifecycle.emit('start', id);
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
@@ -353,6 +362,7 @@ export class ContainerManager {
       log.debug({ id, code }, 'container exited');
     });
     this.events.emit(`exit:${id}`, code);
+    this.lifecycle.emit('exit', id, code);
     const after = this.meta.getContainerJson<ContainerRecord>(id);
     if (after?.hostConfig.AutoRemove) {
       await this.remove(id, { force: true }).catch((err) => log.warn({ err, id }, 'auto-remove failed'));
@@ -459,6 +469,15 @@ export class ContainerManager {
     });
   }
 
+  /** Record a container's health (State.Health); a no-op for a container that is gone. */
+  setHealth(id: string, health: HealthState | undefined): void {
+    if (!this.meta.getContainerJson<ContainerRecord>(id)) return;
+    this.update(id, (r) => {
+      if (health) r.state.Health = health;
+      else delete r.state.Health;
+    });
+  }
+
   /** The OCI bundle of a container while it runs (conmon's attach socket and ctl fifo are there). */
   bundleDir(id: string): string {
     return join(this.paths.execRoot, 'containers', id);
@@ -508,6 +527,20 @@ export class ContainerManager {
       if (this.locks.get(id) === settled) this.locks.delete(id);
     }
   }
+}
+
+/** docker's merge of a create's Healthcheck with the image's: unset fields come from the image. */
+function mergeHealthcheck(user: HealthConfig | null | undefined, image: HealthConfig | null | undefined): HealthConfig | undefined {
+  if (!user) return image ?? undefined;
+  if (!image) return user;
+  const out: HealthConfig = { ...user };
+  if (!user.Test || user.Test.length === 0) out.Test = image.Test;
+  if (!user.Interval) out.Interval = image.Interval;
+  if (!user.Timeout) out.Timeout = image.Timeout;
+  if (!user.StartPeriod) out.StartPeriod = image.StartPeriod;
+  if (!user.StartInterval) out.StartInterval = image.StartInterval;
+  if (!user.Retries) out.Retries = image.Retries;
+  return out;
 }
 
 function toArgv(v: string[] | string | null | undefined): string[] | undefined {

@@ -10,6 +10,7 @@ import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ExecManager } from '../containers/exec.js';
+import { HealthMonitor } from '../containers/health.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
 import { SnapshotStore } from '../images/snapshots.js';
@@ -31,6 +32,8 @@ export class Daemon {
   readonly pulls: PullService;
   readonly containers: ContainerManager;
   readonly execs: ExecManager;
+  /** Healthchecks; emits `health_status` (id, status) when a container's health changes. */
+  readonly health: HealthMonitor;
   readonly cgroupVersion: '1' | '2';
   private servers: Server[] = [];
 
@@ -52,6 +55,7 @@ export class Daemon {
       { runcPath: config.runtimePath, conmonPath: config.conmonPath },
     );
     this.execs = new ExecManager(this.containers, this.containers.runtime, { dataRoot: config.dataRoot, execRoot: config.execRoot }, this.containers.runtime.conmonPath);
+    this.health = new HealthMonitor(this.containers, this.execs);
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -60,6 +64,7 @@ export class Daemon {
     await daemon.content.init?.();
     await daemon.snapshots.init?.();
     await daemon.containers.init();
+    daemon.health.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
@@ -73,6 +78,7 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.health.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
       s.close(() => resolve());
       s.closeAllConnections();

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { ApiError, type ApiClient } from '../api-client.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
 import { parseNormalizedNamed, refString } from '../format.js';
+import { HEALTH_FLAGS, healthcheckFromOptions, type HealthOptions } from '../health-flags.js';
 import { pullImage } from '../pull-stream.js';
 import { checkTtyInput, consoleSize, monitorTtySize, pumpStream, rawTerminal } from '../stream.js';
 
@@ -44,6 +45,7 @@ const SPEC: CommandSpec = {
     { long: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
     { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
     { long: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
+    ...HEALTH_FLAGS,
   ],
 };
 
@@ -106,7 +108,7 @@ function envFile(path: string): string[] {
     .map(envEntry);
 }
 
-export interface RunOptions {
+export interface RunOptions extends HealthOptions {
   detach?: boolean;
   rm?: boolean;
   env?: string[];
@@ -197,6 +199,7 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     OnBuild: null,
     Labels: labels,
     StopSignal: o.stopSignal,
+    Healthcheck: healthcheckFromOptions(o),
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: {} },
   };
