@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ImageStore } from '../images/store.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import { familiarString, parseReference } from '../registry/reference.js';
+import { resizeTerminal } from '../runtime/attach.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
 import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
@@ -286,6 +287,11 @@ export class ContainerManager {
         leaveStdinOpen: !(c.config.StdinOnce ?? false),
       });
       mark('created');
+      // docker's HostConfig.ConsoleSize: the terminal has the client's size before the process runs.
+      const size = c.hostConfig.ConsoleSize as [number, number] | undefined;
+      if (c.config.Tty && Array.isArray(size) && size[0] > 0 && size[1] > 0) {
+        await resizeTerminal(bundleDir, size[0], size[1]).catch((err) => log.debug({ err, id }, 'initial console size not set'));
+      }
       await this.runtime.start(id);
       mark('started');
       log.debug({ id, phases }, 'container start timings (ms)');

@@ -66,6 +66,12 @@ describe('stdin, TTY and attach', () => {
       assert.equal(r.code, 3, r.output);
     });
 
+    test(`${cli}: run -t: the terminal has the client's size before the process starts`, async () => {
+      const r = await onPty(cli, ['run', '--rm', '-t', image(), 'stty', 'size'], [], [27, 91]);
+      assert.equal(r.code, 0, r.output);
+      assert.match(r.output, /^27 91\r+\n/);
+    });
+
     test(`${cli}: run -t without -i: TERM and a terminal, output with CRLF`, async () => {
       const r = await onPty(cli, ['run', '--rm', '-t', image(), 'sh', '-c', 'tty; echo $TERM'], []);
       assert.equal(r.code, 0, r.output);
