@@ -61,6 +61,23 @@ describe('exec', () => {
       assert.match(notExec.stdout + notExec.stderr, /permission denied/);
     });
 
+    test(`${cli}: an unknown user is refused with exit 126`, async () => {
+      const r = await x(['exec', '-u', 'nosuchuser', 'box', 'true']);
+      assert.equal(r.code, 126);
+      assert.match(r.stdout + r.stderr, /unable to find user nosuchuser: no matching entries in passwd file/);
+    });
+
+    test(`${cli}: exec -dt runs a TTY process in the background`, async () => {
+      const r = await x(['exec', '-d', '-t', 'box', 'sh', '-c', `tty > /tmp/dt-${cli}`]);
+      assert.equal(r.code, 0, r.stderr);
+      let content = '';
+      for (let i = 0; i < 50 && content === ''; i++) {
+        content = (await x(['exec', 'box', 'cat', `/tmp/dt-${cli}`])).stdout;
+        if (!content) await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.match(content, /^\/dev\/pts\/\d+\n$/);
+    });
+
     test(`${cli}: --privileged gets every capability, the default set otherwise`, async () => {
       const plain = await x(['exec', 'box', 'sh', '-c', 'grep CapEff /proc/self/status']);
       assert.match(plain.stdout, /CapEff:\s+00000000a80425fb/);
