@@ -101,7 +101,10 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
   router.add('GET', '/containers/{id}/json', (ctx) => {
     const c = containers.get(ctx.params.id);
     const lowerDirs = c.chainIds.slice().reverse().map((id) => daemon.snapshots.diffPath(id));
-    sendJson(ctx, 200, containerInspect(c, { dataRoot: daemon.config.dataRoot, lowerDirs }));
+    const body = containerInspect(c, { dataRoot: daemon.config.dataRoot, lowerDirs });
+    const execIds = daemon.execs.idsOf(c.id);
+    if (execIds.length > 0) body.ExecIDs = execIds;
+    sendJson(ctx, 200, body);
   });
 
   router.add('POST', '/containers/{id}/start', async (ctx) => {

@@ -132,6 +132,17 @@ describe('exec', () => {
     assert.equal(afterRun.body.Running, false);
     assert.equal(afterRun.body.ExitCode, 5);
     assert.ok(afterRun.body.Pid > 0);
+    // A running exec is listed in the container's ExecIDs.
+    const bg = await daemon.api('POST', '/containers/box/exec', { Cmd: ['sleep', '3'] });
+    assert.equal((await daemon.api('POST', `/exec/${bg.body.Id}/start`, { Detach: true })).status, 200);
+    let listed: string[] | null = null;
+    for (let i = 0; i < 20 && !listed; i++) {
+      listed = (await daemon.api('GET', '/containers/box/json')).body.ExecIDs;
+      if (!listed) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(listed, [bg.body.Id]);
+    const running = await daemon.api('GET', `/exec/${bg.body.Id}/json`);
+    assert.equal(running.body.Running, true);
     const again = await daemon.api('POST', `/exec/${id}/start`, { Detach: false });
     assert.equal(again.status, 409);
     assert.match(again.body.message, /has already run/);
