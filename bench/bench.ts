@@ -1,5 +1,6 @@
 // `npm run bench`: berth's figures, and Docker's in the same run when DOCKER_HOST names an engine.
 //   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
+//   - exec latency: `exec CONTAINER true` into a running busybox, median of 20, both CLIs
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
 //   - push throughput of that image to an empty local registry (a fresh one per run)
 //   - berthd's idle RSS
@@ -69,6 +70,8 @@ function dockerEnginePids(): number[] {
 interface Figures {
   startBerthCli?: number;
   startDockerCli: number;
+  execBerthCli?: number;
+  execDockerCli?: number;
   pullMBps: number;
   pushMBps?: number;
   idleRssMiB: number;
@@ -106,6 +109,11 @@ async function main(): Promise<void> {
     berth.idleRssMiB = rssMiB(daemon.pid!);
     berth.startBerthCli = await startLatency(() => daemon.berth(['run', '--rm', 'busybox', 'true']));
     berth.startDockerCli = await startLatency(() => daemon.docker(['run', '--rm', 'busybox', 'true']));
+    const execTarget = await daemon.docker(['run', '-d', '--name', 'bench-exec', 'busybox', 'sleep', '3600']);
+    if (execTarget.code !== 0) throw new Error(`cannot start the exec target: ${execTarget.stderr}`);
+    berth.execBerthCli = await startLatency(() => daemon.berth(['exec', 'bench-exec', 'true']));
+    berth.execDockerCli = await startLatency(() => daemon.docker(['exec', 'bench-exec', 'true']));
+    await daemon.docker(['rm', '-f', 'bench-exec']);
     const pulls: number[] = [];
     for (let i = 0; i < PULL_RUNS; i++) {
       await daemon.docker(['rmi', '-f', benchRef]);
@@ -124,6 +132,13 @@ async function main(): Promise<void> {
       if (pulled.code !== 0) throw new Error(`the Docker engine at ${process.env.DOCKER_HOST} cannot pull from ${registry.host}: ${pulled.stderr}`);
       docker = { startDockerCli: 0, pullMBps: 0, idleRssMiB: 0 };
       docker.startDockerCli = await startLatency(() => dockerCmd(['run', '--rm', busybox, 'true']));
+      const execTarget = await dockerCmd(['run', '-d', '--name', 'berth-bench-exec', busybox, 'sleep', '3600']);
+      if (execTarget.code !== 0) throw new Error(`cannot start the exec target on Docker: ${execTarget.stderr}`);
+      try {
+        docker.execDockerCli = await startLatency(() => dockerCmd(['exec', 'berth-bench-exec', 'true']));
+      } finally {
+        await dockerCmd(['rm', '-f', 'berth-bench-exec']);
+      }
       const dockerPulls: number[] = [];
       for (let i = 0; i < PULL_RUNS; i++) {
         await dockerCmd(['rmi', '-f', benchRef]);
@@ -141,6 +156,8 @@ async function main(): Promise<void> {
       `${'figure'.padEnd(40)} ${'berth'.padStart(14)} ${'docker'.padStart(14)}   ratio`,
       row('start latency, berth CLI (median)', berth.startBerthCli, docker?.startDockerCli, 'ms', true),
       row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
+      row('exec latency, berth CLI (median)', berth.execBerthCli, docker?.execDockerCli, 'ms', true),
+      row('exec latency, docker CLI (median)', berth.execDockerCli, docker?.execDockerCli, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row(`push, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pushMBps, docker?.pushMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
@@ -149,7 +166,7 @@ async function main(): Promise<void> {
       row(`RSS with ${FIFTY} running (engine+shims)`, berth.fifty?.rssMiB, docker?.fifty?.rssMiB, 'MiB', true),
       row(`PSS with ${FIFTY} running (engine+shims)`, berth.fifty?.pssMiB, docker?.fifty?.pssMiB, 'MiB', true),
       '',
-      `runs: ${RUNS} starts, ${PULL_RUNS} pulls, ${PUSH_RUNS} pushes; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
+      `runs: ${RUNS} starts and execs, ${PULL_RUNS} pulls, ${PUSH_RUNS} pushes; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

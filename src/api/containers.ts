@@ -8,6 +8,7 @@ import { diskUsage } from '../containers/ops.js';
 import { filterContainers, PS_FILTERS } from '../containers/filters.js';
 import { isLive, type CreateRequest, type WaitCondition } from '../containers/manager.js';
 import type { ContainerConfig, HostConfig } from '../containers/model.js';
+import { attachStdin, parseDetachKeys } from '../containers/stdio.js';
 import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -112,6 +113,8 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
       body.SizeRw = sizeRw;
       body.SizeRootFs = sizeRw + (daemon.images.resolve(c.imageId)?.record.size ?? 0);
     }
+    const execIds = daemon.execs.idsOf(c.id);
+    if (execIds.length > 0) body.ExecIDs = execIds;
     sendJson(ctx, 200, body);
   });
 
@@ -195,8 +198,15 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     const abort = new AbortController();
     stream.on('close', () => abort.abort());
     stream.on('error', () => abort.abort());
-    // stdin is not wired yet: drain whatever the client sends so the connection stays healthy.
-    stream.resume();
+    // stdin goes to the container through conmon (when it was created with OpenStdin); otherwise
+    // whatever the client sends is drained so the connection stays healthy.
+    const stdin = boolQuery(ctx, 'stdin') && c.config.OpenStdin
+      ? attachStdin(containers, c.id, stream, { detachKeys: parseDetachKeys(ctx.query.get('detachKeys')) })
+      : undefined;
+    if (!stdin) stream.resume();
+    void stdin?.done.then((why) => {
+      if (why === 'detached') abort.abort();
+    });
     try {
       if (boolQuery(ctx, 'logs')) {
         await pumpLogs(stream, readLogEntries(c.logPath, { signal: abort.signal }), { stdout, stderr, tty, timestamps: false });
@@ -208,6 +218,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
           follow: true,
           untilExited: containers.endOfRun(c.id),
           signal: abort.signal,
+          partial: true,
         });
         await pumpLogs(stream, entries, { stdout, stderr, tty, timestamps: false });
       }

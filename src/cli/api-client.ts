@@ -156,8 +156,14 @@ export class ApiClient {
     return this.withRetry(
       () =>
         new Promise((resolve, reject) => {
+          const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+          const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'tcp', ...opts.headers };
+          if (body) {
+            headers['Content-Type'] = 'application/json';
+            headers['Content-Length'] = String(body.length);
+          }
           const req: ClientRequest = httpRequest({
-            ...this.baseOptions(method, path + queryString(opts.query), { Connection: 'Upgrade', Upgrade: 'tcp', ...opts.headers }),
+            ...this.baseOptions(method, path + queryString(opts.query), headers),
           });
           req.on('upgrade', (_res, socket: Socket, head: Buffer) => resolve({ socket, head }));
           req.on('response', (res) => {
@@ -167,7 +173,7 @@ export class ApiClient {
             else resolve({ socket: res.socket as Socket, head: Buffer.alloc(0) });
           });
           req.on('error', (err: NodeJS.ErrnoException) => reject(this.toConnectError(err)));
-          req.end();
+          req.end(body);
         }),
     );
   }

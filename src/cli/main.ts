@@ -42,6 +42,10 @@ const COMMANDS: Record<string, string> = {
   stop: 'stop',
   'container stop': 'stop',
   kill: 'kill',
+  exec: 'exec',
+  attach: 'attach',
+  'container attach': 'attach',
+  'container exec': 'exec',
   'container kill': 'kill',
   'system info': 'info',
   create: 'create',
@@ -86,6 +90,8 @@ Management Commands:
   image       Manage images
 
 Commands:
+  attach      Attach local standard input, output, and error streams to a running container
+  exec        Execute a command in a running container
   create      Create a new container
   events      Get real time events from the server
   inspect     Return low-level information on berth objects

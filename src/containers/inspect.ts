@@ -7,6 +7,8 @@ export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.state;
   switch (s.Status) {
     case 'running':
+      // docker: "Up 3 seconds (healthy)", "(health: starting)" while the first checks run.
+      if (s.Health) return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (${s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status})`;
       return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
@@ -68,6 +70,7 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: c.imageId,
     ResolvConfPath: c.resolvConfPath ?? '',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ImageStore } from '../images/store.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import { familiarString, parseReference } from '../registry/reference.js';
+import { resizeTerminal } from '../runtime/attach.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
 import { createNetns, removeNetns } from '../runtime/netns.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
@@ -28,6 +29,8 @@ import {
   type ContainerConfig,
   type ContainerRecord,
   generateName,
+  type HealthConfig,
+  type HealthState,
   type HostConfig,
   initialState,
   VALID_NAME,
@@ -63,6 +66,8 @@ export class ContainerManager {
   readonly restarts = new RestartTracker();
   /** Set by the daemon's shutdown: stops then are not the user's, and nothing restarts. */
   shuttingDown = false;
+  /** Emits `start` (id) once a container runs and `exit` (id, code) once its run ended. */
+  readonly lifecycle = new EventEmitter();
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -207,6 +212,10 @@ export class ContainerManager {
       StopSignal: config.StopSignal ?? imageDefaults.StopSignal,
       StopTimeout: config.StopTimeout,
     };
+    const healthcheck = mergeHealthcheck(config.Healthcheck, imageDefaults.Healthcheck);
+    if (healthcheck) merged.Healthcheck = healthcheck;
+    if (imageDefaults.Shell) merged.Shell = config.Shell ?? imageDefaults.Shell;
+    else if (config.Shell) merged.Shell = config.Shell;
     const record: ContainerRecord = {
       id,
       name: name!,
@@ -316,8 +325,24 @@ export class ContainerManager {
       });
       applyHostConfig(spec, c.hostConfig);
       await writeFile(join(bundleDir, 'config.json'), specJson(spec));
-      const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name, runtime: c.hostConfig.Runtime });
+      const { pid } = await this.runtime.create(id, {
+        bundleDir,
+        logPath: c.logPath,
+        exitDir: this.exitDir,
+        name: c.name,
+        runtime: c.hostConfig.Runtime,
+        terminal: c.config.Tty ?? false,
+        stdin: c.config.OpenStdin ?? false,
+        // docker's StdinOnce: the attached client's stdin ending closes the container's stdin;
+        // otherwise it stays open across attaches.
+        leaveStdinOpen: !(c.config.StdinOnce ?? false),
+      });
       mark('created');
+      // docker's HostConfig.ConsoleSize: the terminal has the client's size before the process runs.
+      const size = c.hostConfig.ConsoleSize as [number, number] | undefined;
+      if (c.config.Tty && Array.isArray(size) && size[0] > 0 && size[1] > 0) {
+        await resizeTerminal(bundleDir, size[0], size[1]).catch((err) => log.debug({ err, id }, 'initial console size not set'));
+      }
       await this.runtime.start(id);
       mark('started');
       log.debug({ id, phases }, 'container start timings (ms)');
@@ -339,6 +364,8 @@ export class ContainerManager {
       });
       log.debug({ id }, 'container started');
       emitContainerEvent(this.bus, c, 'start');
+      this.events.emit(`started:${id}`);
+      this.lifecycle.emit('start', id);
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
@@ -412,6 +439,7 @@ export class ContainerManager {
       emitContainerEvent(this.bus, recorded, 'die', { exitCode: String(code), execDuration });
     }
     this.events.emit(`exit:${id}`, code);
+    this.lifecycle.emit('exit', id, code);
     if (restart.restart) {
       this.restarts.schedule(id, restart.delayMs, () => void this.restartByPolicy(id));
       return;
@@ -563,6 +591,38 @@ export class ContainerManager {
     });
   }
 
+  /** Resolves true once the container runs (at once if it does), false if its run ends or it goes first. */
+  whenRunning(id: string): Promise<boolean> {
+    const c = this.meta.getContainerJson<ContainerRecord>(id);
+    if (!c) return Promise.resolve(false);
+    if (c.state.Status === 'running' || c.state.Status === 'paused') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const events = [`started:${id}`, `exit:${id}`, `startfailed:${id}`, `removed:${id}`];
+      const handlers = events.map((e) => {
+        const h = () => {
+          events.forEach((ev, i) => this.events.off(ev, handlers[i]));
+          resolve(e === events[0]);
+        };
+        this.events.once(e, h);
+        return h;
+      });
+    });
+  }
+
+  /** Record a container's health (State.Health); a no-op for a container that is gone. */
+  setHealth(id: string, health: HealthState | undefined): void {
+    if (!this.meta.getContainerJson<ContainerRecord>(id)) return;
+    this.update(id, (r) => {
+      if (health) r.state.Health = health;
+      else delete r.state.Health;
+    });
+  }
+
+  /** The OCI bundle of a container while it runs (conmon's attach socket and ctl fifo are there). */
+  bundleDir(id: string): string {
+    return join(this.paths.execRoot, 'containers', id);
+  }
+
   async remove(idOrName: string, opts: { force: boolean }): Promise<void> {
     const c = this.get(idOrName);
     await this.locked(c.id, async () => {
@@ -626,6 +686,20 @@ export class ContainerManager {
       if (this.locks.get(id) === settled) this.locks.delete(id);
     }
   }
+}
+
+/** docker's merge of a create's Healthcheck with the image's: unset fields come from the image. */
+function mergeHealthcheck(user: HealthConfig | null | undefined, image: HealthConfig | null | undefined): HealthConfig | undefined {
+  if (!user) return image ?? undefined;
+  if (!image) return user;
+  const out: HealthConfig = { ...user };
+  if (!user.Test || user.Test.length === 0) out.Test = image.Test;
+  if (!user.Interval) out.Interval = image.Interval;
+  if (!user.Timeout) out.Timeout = image.Timeout;
+  if (!user.StartPeriod) out.StartPeriod = image.StartPeriod;
+  if (!user.StartInterval) out.StartInterval = image.StartInterval;
+  if (!user.Retries) out.Retries = image.Retries;
+  return out;
 }
 
 function toArgv(v: string[] | string | null | undefined): string[] | undefined {

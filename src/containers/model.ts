@@ -10,6 +10,33 @@ export interface ContainerState {
   StartedAt: string;
   FinishedAt: string;
   OOMKilled: boolean;
+  /** docker's State.Health, present when the container has a healthcheck (containers/health.ts). */
+  Health?: HealthState;
+}
+
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+export interface HealthLogEntry {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+export interface HealthState {
+  Status: HealthStatus;
+  FailingStreak: number;
+  Log: HealthLogEntry[];
+}
+
+/** docker's HealthConfig: durations in nanoseconds; Test ["CMD", ...], ["CMD-SHELL", cmd] or ["NONE"]. */
+export interface HealthConfig {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
 }
 
 /** docker's Config (container create body, minus HostConfig/NetworkingConfig). */
@@ -26,7 +53,7 @@ export interface ContainerConfig {
   StdinOnce?: boolean;
   Env?: string[] | null;
   Cmd?: string[] | string | null;
-  Healthcheck?: unknown;
+  Healthcheck?: HealthConfig | null;
   ArgsEscaped?: boolean;
   Image?: string;
   Volumes?: Record<string, object> | null;

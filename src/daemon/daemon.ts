@@ -8,6 +8,7 @@ import { resolveRuntimes, type RuntimeSet } from '../runtime/runtimes.js';
 import { registerEventRoutes } from '../api/events.js';
 import { registerLifecycleRoutes } from '../api/lifecycle.js';
 import { EventBus } from '../events/bus.js';
+import { registerExecRoutes } from '../api/exec.js';
 import { registerImageRoutes } from '../api/images.js';
 import { registerAuthRoutes } from '../api/auth.js';
 import { registerPushRoutes } from '../api/push.js';
@@ -15,6 +16,8 @@ import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerStatsRoutes } from '../api/stats.js';
 import { registerSystemRoutes } from '../api/system.js';
+import { ExecManager } from '../containers/exec.js';
+import { HealthMonitor } from '../containers/health.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
 import { PushService } from '../images/push-service.js';
@@ -38,6 +41,9 @@ export class Daemon {
   readonly pushes: PushService;
   readonly registry: HttpRegistryClient;
   readonly containers: ContainerManager;
+  readonly execs: ExecManager;
+  /** Healthchecks; emits `health_status` (id, status) when a container's health changes. */
+  readonly health: HealthMonitor;
   readonly cgroupVersion: '1' | '2';
   readonly runtimes: RuntimeSet;
   /** Everything that happens, for GET /events; other parts emit through it. */
@@ -69,6 +75,8 @@ export class Daemon {
       { runtimes: this.runtimes, conmonPath: config.conmonPath },
       this.events,
     );
+    this.execs = new ExecManager(this.containers, this.containers.runtime, { dataRoot: config.dataRoot, execRoot: config.execRoot }, this.containers.runtime.conmonPath);
+    this.health = new HealthMonitor(this.containers, this.execs);
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -77,6 +85,7 @@ export class Daemon {
     await daemon.content.init?.();
     await daemon.snapshots.init?.();
     await daemon.containers.init();
+    daemon.health.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
     registerPushRoutes(router, daemon);
@@ -86,6 +95,7 @@ export class Daemon {
     registerLifecycleRoutes(router, daemon);
     registerEventRoutes(router, daemon);
     registerStatsRoutes(router, daemon);
+    registerExecRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
@@ -94,6 +104,7 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.health.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
       s.close(() => resolve());
       s.closeAllConnections();

@@ -27,6 +27,8 @@ export interface ReadLogOptions {
   /** In follow mode: once this resolves, what is in the file is read and the stream ends. */
   untilExited?: Promise<void>;
   signal?: AbortSignal;
+  /** Yield partial (P) pieces as they arrive instead of whole lines: attach, where a prompt has no newline. */
+  partial?: boolean;
 }
 
 /** docker's 8-byte stream header: [stream, 0, 0, 0, size (uint32 BE)] + payload. */
@@ -55,6 +57,7 @@ function normaliseTimestamp(ts: string): { timestamp: string; time: number; nano
 /** Parses complete lines; joins partial (P) lines with their final (F) part per stream. */
 class LineParser {
   private rest = Buffer.alloc(0);
+  constructor(private readonly partialPieces = false) {}
   private readonly partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
 
   push(chunk: Buffer): LogEntry[] {
@@ -81,13 +84,14 @@ class LineParser {
     if (stream !== 'stdout' && stream !== 'stderr') return undefined;
     const tag = line.toString('latin1', s2 + 1, s3 < 0 ? line.length : s3);
     const text = s3 < 0 ? Buffer.alloc(0) : line.subarray(s3 + 1);
+    const { timestamp, time, nano } = normaliseTimestamp(line.toString('latin1', 0, s1));
     if (tag === 'P') {
+      if (this.partialPieces) return { stream, timestamp, time, nano, line: Buffer.from(text) };
       this.partial[stream].push(Buffer.from(text));
       return undefined;
     }
     const parts = this.partial[stream];
     this.partial[stream] = [];
-    const { timestamp, time, nano } = normaliseTimestamp(line.toString('latin1', 0, s1));
     return { stream, timestamp, time, nano, line: Buffer.concat([...parts, text, Buffer.from('\n')]) };
   }
 }
@@ -107,7 +111,7 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
     (opts.until === undefined || e.time <= opts.until) &&
     (opts.sinceNano === undefined || e.nano >= opts.sinceNano) &&
     (opts.untilNano === undefined || e.nano <= opts.untilNano);
-  const parser = new LineParser();
+  const parser = new LineParser(opts.partial);
   let fh = await openIfExists(path);
   let offset = 0;
   const chunk = Buffer.alloc(1 << 16);

@@ -57,6 +57,8 @@ export interface CreateOptions {
   terminal?: boolean;
   /** Keep the container's stdin open for attach (docker -i). */
   stdin?: boolean;
+  /** conmon closes the container's stdin when an attached client goes, unless this is set. */
+  leaveStdinOpen?: boolean;
   name?: string;
   /** Bytes; conmon truncates the log beyond this. */
   logSizeMax?: number;
@@ -228,6 +230,7 @@ export class OciRuntime {
     if (o.name) args.push('-n', o.name.replace(/^\//, ''));
     if (o.terminal) args.push('-t');
     if (o.stdin) args.push('-i');
+    if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
     if (o.logSizeMax !== undefined && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
 
     const child = spawn(this.conmonPath, args, {

@@ -3,13 +3,15 @@
 // command cannot be invoked/found, otherwise the container's own status.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { ApiError, FrameDemuxer, type ApiClient } from '../api-client.js';
+import { ApiError, type ApiClient } from '../api-client.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
 import { parseNormalizedNamed, refString } from '../format.js';
+import { HEALTH_FLAGS, healthcheckFromOptions, type HealthOptions } from '../health-flags.js';
 import { pullImage } from '../pull-stream.js';
 import type { FlagDef } from '../flags.js';
 import { LIMIT_FLAGS, limitsHostConfig, type LimitOptions } from '../limit-flags.js';
 export { ramInBytes } from '../limit-flags.js';
+import { checkTtyInput, consoleSize, monitorTtySize, pumpStream, rawTerminal } from '../stream.js';
 
 export const SPEC: CommandSpec = {
   name: 'run',
@@ -40,6 +42,7 @@ export const SPEC: CommandSpec = {
     { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
     { long: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
     ...LIMIT_FLAGS,
+    ...HEALTH_FLAGS,
   ] as FlagDef[]).sort((a, b) => a.long.localeCompare(b.long)),
 };
 
@@ -94,7 +97,7 @@ function envFile(path: string): string[] {
     .map(envEntry);
 }
 
-export interface RunOptions extends LimitOptions {
+export interface RunOptions extends LimitOptions, HealthOptions {
   detach?: boolean;
   rm?: boolean;
   env?: string[];
@@ -175,6 +178,7 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     Labels: labels,
     StopSignal: o.stopSignal,
     StopTimeout: o.stopTimeout,
+    Healthcheck: healthcheckFromOptions(o),
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: {} },
   };
@@ -206,24 +210,7 @@ export async function createContainer(ctx: Context, client: ApiClient, o: RunOpt
 
 /** Wire the hijacked attach stream to our stdout/stderr (and stdin with -i). Resolves at its end. */
 function pumpAttach(socket: Socket, head: Buffer, tty: boolean, interactive: boolean): Promise<void> {
-  const write = (stream: number, data: Buffer) => {
-    if (stream === 2 || stream === 3) process.stderr.write(data);
-    else process.stdout.write(data);
-  };
-  const demux = tty ? undefined : new FrameDemuxer(write);
-  const onData = (chunk: Buffer) => (demux ? demux.push(chunk) : process.stdout.write(chunk));
-  if (head.length) onData(head);
-  socket.on('data', onData);
-  if (interactive) {
-    if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
-    process.stdin.pipe(socket);
-    // stdin's end half-closes the connection so the container sees EOF, as docker does.
-  }
-  return new Promise((resolve) => {
-    socket.once('end', resolve);
-    socket.once('close', resolve);
-    socket.once('error', () => resolve());
-  });
+  return pumpStream(socket, head, { tty, stdin: interactive });
 }
 
 interface WaitResult {
@@ -245,6 +232,14 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   } catch (err) {
     throw runError(errorText(err), 125);
   }
+  if (!o.detach) {
+    try {
+      checkTtyInput(Boolean(o.tty), Boolean(o.interactive));
+    } catch (err) {
+      throw new StatusError(errorText(err), 1);
+    }
+  }
+  if (o.tty) (body.HostConfig as Record<string, unknown>).ConsoleSize = consoleSize() ?? [0, 0];
   const client = ctx.client();
   let id: string;
   try {
@@ -273,6 +268,7 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   ]).catch((err: unknown) => {
     throw runError(errorText(err), 125);
   });
+  const restoreTerminal = rawTerminal(tty, interactive);
   const streamDone = pumpAttach(attached.socket, attached.head, tty, interactive);
   const waitBody = (async () => {
     const chunks: Buffer[] = [];
@@ -284,11 +280,13 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   try {
     await client.call('POST', `/containers/${id}/start`);
   } catch (err) {
+    restoreTerminal();
     attached.socket.destroy();
     if (o.rm) await Promise.race([waitBody.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
     throw runError(errorText(err), startErrorCode(errorText(err)));
   }
 
+  const stopResize = tty ? monitorTtySize((h, w) => client.call('POST', `/containers/${id}/resize`, { query: { h, w } })) : () => undefined;
   if (o.sigProxy !== false && !tty) {
     // sig-proxy: signals to the CLI go to the container's process.
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
@@ -298,15 +296,29 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
     }
   }
 
+  // The detach keys (stdin only) end the stream while the container goes on running.
+  const detached = interactive
+    ? streamDone.then(async () => {
+        const info = await client.json<{ State?: { Running?: boolean } }>('GET', `/containers/${id}/json`).catch(() => undefined);
+        return info?.State?.Running ? ('detached' as const) : undefined;
+      })
+    : new Promise<undefined>(() => undefined);
   let result: WaitResult;
   try {
-    result = await waitBody;
+    const first = await Promise.race<WaitResult | 'detached'>([waitBody, detached.then((d): Promise<WaitResult | 'detached'> | 'detached' => d ?? waitBody)]);
+    if (first === 'detached') {
+      stopResize();
+      restoreTerminal();
+      return 0;
+    }
+    result = first;
   } catch (err) {
     throw new StatusError(errorText(err), 125);
   }
   // The daemon ends the attach stream once the run is over; give late output a bounded while.
   await Promise.race([streamDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
-  if (tty && interactive && process.stdin.isTTY) process.stdin.setRawMode(false);
+  stopResize();
+  restoreTerminal();
   if (result.Error?.Message) {
     process.stderr.write(`Error waiting for container: ${result.Error.Message}\n`);
     return 125;
