@@ -17,6 +17,7 @@ import { listen } from '../api/server.js';
 import { registerStatsRoutes } from '../api/stats.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ExecManager } from '../containers/exec.js';
+import { emitContainerEvent } from '../containers/events.js';
 import { HealthMonitor } from '../containers/health.js';
 import { ContainerManager } from '../containers/manager.js';
 import { PullService } from '../images/pull-service.js';
@@ -77,6 +78,11 @@ export class Daemon {
     );
     this.execs = new ExecManager(this.containers, this.containers.runtime, { dataRoot: config.dataRoot, execRoot: config.execRoot }, this.containers.runtime.conmonPath);
     this.health = new HealthMonitor(this.containers, this.execs);
+    // docker's `health_status: healthy|unhealthy|starting` container event on each change.
+    this.health.on('health_status', (id: string, status: string) => {
+      const c = this.containers.list().find((r) => r.id === id);
+      if (c) emitContainerEvent(this.events, c, `health_status: ${status}`);
+    });
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 

@@ -82,6 +82,12 @@ describe('healthchecks', () => {
     assert.deepEqual(hc.Test, ['CMD-SHELL', 'test -e /tmp/ok && echo fine || { echo missing; exit 1; }']);
     assert.equal(hc.Interval, 1e9);
     assert.equal(hc.Retries, 2);
+
+    // Each change of health is a docker event.
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const events = await daemon.docker(['events', '--since', '0', '--until', String(until), '--filter', 'container=hc', '--filter', 'event=health_status', '--format', '{{.Action}}']);
+    assert.equal(events.code, 0, events.stderr);
+    assert.deepEqual(events.stdout.trim().split('\n'), ['health_status: unhealthy', 'health_status: healthy']);
   });
 
   test("the image's HEALTHCHECK applies; --no-healthcheck turns it off; flags override its fields", async () => {
