@@ -38,6 +38,8 @@ const COMMANDS: Record<string, string> = {
   kill: 'kill',
   'container kill': 'kill',
   'system info': 'info',
+  build: 'build',
+  'image build': 'build',
 };
 
 const USAGE = `
@@ -47,6 +49,7 @@ A Docker-compatible container engine
 
 Common Commands:
   run         Create and run a new container from an image
+  build       Build an image from a Dockerfile
   ps          List containers
   pull        Download an image from a registry
   images      List images

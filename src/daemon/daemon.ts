@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import { registerBuildRoutes } from '../api/build.js';
 import { registerContainerRoutes } from '../api/containers.js';
+import { Builder } from '../build/executor.js';
 import { registerImageRoutes } from '../api/images.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
@@ -15,6 +17,7 @@ import { ImageStore } from '../images/store.js';
 import { createRegistryClient } from '../registry/client.js';
 import { ContentStore } from '../store/content.js';
 import { MetadataStore } from '../store/metadata.js';
+import { lookPath } from '../runtime/exec.js';
 import { logger } from '../util/log.js';
 import type { DaemonConfig } from './config.js';
 
@@ -28,6 +31,7 @@ export class Daemon {
   readonly images: ImageStore;
   readonly pulls: PullService;
   readonly containers: ContainerManager;
+  readonly builder: Builder;
   readonly cgroupVersion: '1' | '2';
   private servers: Server[] = [];
 
@@ -48,6 +52,15 @@ export class Daemon {
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
       { runcPath: config.runtimePath, conmonPath: config.conmonPath },
     );
+    this.builder = new Builder({
+      content: this.content,
+      snapshots: this.snapshots,
+      images: this.images,
+      pulls: this.pulls,
+      dataRoot: config.dataRoot,
+      execRoot: config.execRoot,
+      runcPath: lookPath(config.runtimePath),
+    });
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -56,10 +69,12 @@ export class Daemon {
     await daemon.content.init?.();
     await daemon.snapshots.init?.();
     await daemon.containers.init();
+    await daemon.builder.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerBuildRoutes(router, daemon.builder);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
