@@ -120,7 +120,7 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
           for (const p of [rel, '.dockerignore']) if (m.matches(p)) await fsp.rm(join(contextDir, p), { force: true });
         }
       }
-      await builder.build(
+      const result = await builder.build(
         { contextDir, dockerfile, dockerfileName: shownName, tags, buildArgs, target: ctx.query.get('target') || undefined, noCache: boolQuery(ctx, 'nocache'), pull: boolQuery(ctx, 'pull'), labels },
         {
           stream: (text) => {
@@ -132,6 +132,8 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
           aux: (msg) => write({ aux: msg }),
         },
       );
+      // moby: with -q the output is just the image ID (the docker CLI prints and --iidfile's it).
+      if (quiet) write({ stream: `${result.id}\n` });
     } catch (err) {
       const message = errorMessage(err);
       const detail: Record<string, unknown> = { message };

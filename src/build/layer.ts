@@ -171,14 +171,16 @@ export async function commitUpper(
     await gzDone;
     const diffId = `sha256:${diffHash.digest('hex')}`;
     const digest = `sha256:${blobHash.digest('hex')}`;
-    const writer = await deps.content.createWriter({ digest, size: blobSize });
-    try {
-      if (writer.alreadyExists) writer.end();
-      else await pipeline(fs.createReadStream(tmp), writer);
-      await writer.commit();
-    } catch (err) {
-      await writer.abort();
-      throw err;
+    if (!deps.content.has(digest)) {
+      const writer = await deps.content.createWriter({ digest, size: blobSize });
+      try {
+        // Written, or (when a concurrent step stored the same blob meanwhile) only verified.
+        await pipeline(fs.createReadStream(tmp), writer);
+        await writer.commit();
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
     }
     const chainId = parentChainId ? sha256Digest(`${parentChainId} ${diffId}`) : diffId;
     await deps.snapshots.prepare(chainId, async (diffDir) => {

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerBuildRoutes } from '../api/build.js';
 import { registerContainerRoutes } from '../api/containers.js';
+import { registerHistoryRoutes } from '../api/history.js';
 import { Builder } from '../build/executor.js';
 import { registerImageRoutes } from '../api/images.js';
 import { Router } from '../api/router.js';
@@ -75,6 +76,7 @@ export class Daemon {
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
     registerBuildRoutes(router, daemon.builder);
+    registerHistoryRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');

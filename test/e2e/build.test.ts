@@ -1,7 +1,7 @@
 // berth build and `DOCKER_BUILDKIT=0 docker build` against berthd: multi-stage Dockerfiles using
 // every instruction, the cache, .dockerignore, and bad input.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -120,4 +120,230 @@ describe('build', () => {
       assert.match(history.stdout, /COPY file:[0-9a-f]{64} in \/app\/owned.txt/);
     }
   });
+
+  test('DOCKER_BUILDKIT=0 docker build: the classic stream, tags, history', async () => {
+    const dir = ctx({
+      Dockerfile: 'FROM busybox\nRUN echo step-output && echo data > /data.txt\nCOPY hello.txt /\nCMD ["cat", "/hello.txt"]\n',
+      'hello.txt': 'hello from docker build\n',
+    });
+    const r = await dockerBuild(['-t', 'viadocker:latest', '-t', 'viadocker:v2', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^Step 1\/4 : FROM busybox$/m);
+    assert.match(r.stdout, /^Step 2\/4 : RUN echo step-output && echo data > \/data.txt$/m);
+    assert.match(r.stdout, /^step-output$/m);
+    assert.match(r.stdout, /^Step 4\/4 : CMD \["cat", "\/hello.txt"\]$/m);
+    assert.match(r.stdout, /^Successfully tagged viadocker:latest$/m);
+    assert.match(r.stdout, /^Successfully tagged viadocker:v2$/m);
+    const run = await daemon.docker(['run', '--rm', 'viadocker:v2']);
+    assert.equal(run.stdout, 'hello from docker build\n');
+    const history = await daemon.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'viadocker']);
+    assert.equal(history.code, 0, history.stderr);
+    const lines = history.stdout.trim().split('\n');
+    assert.match(lines[0], /^\/bin\/sh -c #\(nop\) {2}CMD \["cat" "\/hello.txt"\]\|0B$/);
+    assert.match(lines[1], /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/ \|24B$/);
+    assert.match(lines[2], /^\/bin\/sh -c echo step-output && echo data > \/data.txt\|5B$/);
+    // -q prints only the ID; --iidfile writes it.
+    const iid = join(dir, 'iid');
+    const q = await dockerBuild(['-q', '--iidfile', iid, dir]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+    assert.equal(readFileSync(iid, 'utf8').trim(), q.stdout.trim());
+  });
+
+  test('cache: unchanged steps are reused, a changed file busts the cache from its COPY on', async () => {
+    const files = {
+      Dockerfile: 'FROM busybox\nENV A=1\nRUN echo first > /first\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY b.txt /b.txt\n',
+      'a.txt': 'one\n',
+      'b.txt': 'b\n',
+    };
+    const dir = ctx(files);
+    const first = await daemon.berth(['build', '-t', 'cached', dir]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.doesNotMatch(first.stdout, /Using cache/);
+    const id1 = /Successfully built ([0-9a-f]{12})/.exec(first.stdout)![1];
+    const snapshotsBefore = (await daemon.api('GET', '/images/json')).body.length;
+
+    const second = await daemon.berth(['build', '-t', 'cached', dir]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal((second.stdout.match(/ ---> Using cache/g) ?? []).length, 5);
+    assert.doesNotMatch(second.stdout, /Running in/);
+    assert.equal(/Successfully built ([0-9a-f]{12})/.exec(second.stdout)![1], id1, 'an identical build gives the same image');
+    assert.equal((await daemon.api('GET', '/images/json')).body.length, snapshotsBefore);
+
+    writeFileSync(join(dir, 'a.txt'), 'two\n');
+    const third = await daemon.berth(['build', '-t', 'cached', dir]);
+    assert.equal(third.code, 0, third.stderr);
+    const steps = third.stdout.split(/^Step /m).slice(1);
+    assert.match(steps[1], /Using cache/);
+    assert.match(steps[2], /Using cache/);
+    assert.doesNotMatch(steps[3], /Using cache/, 'the changed COPY runs');
+    assert.doesNotMatch(steps[4], /Using cache/);
+    assert.doesNotMatch(steps[5], /Using cache/);
+    const out = await daemon.berth(['run', '--rm', 'cached', 'cat', '/copy']);
+    assert.equal(out.stdout, 'two\n');
+
+    // A build arg in effect is part of a RUN's key; --no-cache runs everything.
+    const nc = await daemon.berth(['build', '--no-cache', '-t', 'cached', dir]);
+    assert.equal(nc.code, 0, nc.stderr);
+    assert.doesNotMatch(nc.stdout, /Using cache/);
+  });
+
+  test('.dockerignore: patterns, ** and ! exceptions decide what COPY sees', async () => {
+    const dir = ctx({
+      Dockerfile: 'FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . -type f | sort\n',
+      '.dockerignore': '# comment\n*.log\n**/secret*\nbuild/\n!build/keep.txt\n',
+      'app.js': 'x',
+      'debug.log': 'x',
+      'nested/deeper/secret.key': 'x',
+      'nested/ok.txt': 'x',
+      'build/out.o': 'x',
+      'build/keep.txt': 'x',
+    });
+    const r = await daemon.berth(['build', '-t', 'ignored', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const listed = r.stdout.split('\n').filter((l) => l.startsWith('./'));
+    assert.deepEqual(listed, ['./.dockerignore', './Dockerfile', './app.js', './build/keep.txt', './nested/ok.txt']);
+    const viaDocker = await dockerBuild(['--no-cache', '-t', 'ignored2', dir]);
+    assert.equal(viaDocker.code, 0, viaDocker.stderr);
+    assert.deepEqual(viaDocker.stdout.split('\n').filter((l) => l.startsWith('./')).filter((l) => l !== './.dockerignore' && l !== './Dockerfile'), ['./app.js', './build/keep.txt', './nested/ok.txt']);
+  });
+
+  test('--target builds only the stages it needs; ARG scope per stage; ONBUILD triggers run', async () => {
+    const dir = ctx({
+      Dockerfile: [
+        'ARG V=meta',
+        'FROM busybox AS base',
+        'ARG V',
+        'RUN echo "base sees $V" > /v',
+        'FROM busybox AS broken',
+        'RUN exit 7',
+        'FROM base AS final',
+        'RUN echo "final sees [$V]" >> /v',
+        'ONBUILD RUN echo child > /child',
+        '',
+      ].join('\n'),
+    });
+    const r = await daemon.berth(['build', '--target', 'final', '-t', 'parent', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^Step 1\/6 : FROM busybox AS base$/m);
+    assert.doesNotMatch(r.stdout, /exit 7/, 'the broken stage is not needed and not built');
+    const v = await daemon.berth(['run', '--rm', 'parent', 'cat', '/v']);
+    assert.equal(v.stdout, 'base sees meta\nfinal sees []\n');
+    const child = ctx({ Dockerfile: 'FROM parent\nRUN cat /child\n' });
+    const c = await daemon.berth(['build', '-t', 'child', child]);
+    assert.equal(c.code, 0, c.stderr + c.stdout);
+    assert.match(c.stdout, /# Executing 1 build trigger/);
+    assert.match(c.stdout, /^child$/m);
+    const bad = await daemon.berth(['build', '--target', 'nope', dir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /failed to reach build target nope in Dockerfile/);
+  });
+
+  test('bad input: syntax error, unknown instruction, missing file, outside the context, failing RUN', async () => {
+    const syntax = ctx({ Dockerfile: 'FROM busybox\nENV A=1 B\n' });
+    let r = await daemon.berth(['build', syntax]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Dockerfile:2: .*can't find = in "B"/);
+
+    const unknown = ctx({ Dockerfile: 'FROM busybox\n\nFROB x\n' });
+    r = await dockerBuild([unknown]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Dockerfile:3: unknown instruction: FROB/);
+
+    const missing = ctx({ Dockerfile: 'FROM busybox\nCOPY nothere.txt /\n' });
+    r = await daemon.berth(['build', missing]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Dockerfile:2: COPY failed: file not found in build context or excluded by \.dockerignore: stat nothere\.txt: file does not exist/);
+
+    const outside = ctx({ Dockerfile: 'FROM busybox\nCOPY ../secret /\n' });
+    r = await daemon.berth(['build', outside]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /COPY failed: forbidden path outside the build context: \.\.\/secret/);
+
+    const failing = ctx({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN exit 3\nRUN echo never\n' });
+    r = await daemon.berth(['build', '-t', 'shouldnotexist', failing]);
+    assert.equal(r.code, 3, r.stderr + r.stdout);
+    assert.match(r.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    assert.doesNotMatch(r.stdout, /echo never|Successfully/);
+    r = await dockerBuild(['-t', 'shouldnotexist', failing]);
+    assert.equal(r.code, 3, r.stderr);
+    const img = await daemon.api('GET', '/images/shouldnotexist/json');
+    assert.equal(img.status, 404);
+    // Nothing of the failed step is left mounted.
+    const mounts = readFileSync('/proc/self/mounts', 'utf8');
+    assert.ok(!mounts.includes(join(daemon.dataRoot, 'build')), 'no build mounts left');
+
+    const badTag = await daemon.berth(['build', '-t', 'Bad:Tag', failing]);
+    assert.equal(badTag.code, 1);
+    assert.match(badTag.stderr, /invalid reference format/);
+  });
+
+  test('a context with hostile tar entries is refused and writes nothing outside', async () => {
+    const probe = join(daemon.dir, 'probe.txt');
+    writeFileSync(probe, 'untouched');
+    const hostile = [
+      // ../ escaping the context
+      tarOf([{ name: 'Dockerfile', body: 'FROM busybox\n' }, { name: '../../probe.txt', body: 'pwned' }]),
+      // a symlink pointing out, then a write through it
+      tarOf([{ name: 'Dockerfile', body: 'FROM busybox\n' }, { name: 'link', type: 'symlink', linkname: daemon.dir }, { name: 'link/probe.txt', body: 'pwned' }]),
+    ];
+    for (const t of hostile) {
+      const r = await rawBuild(daemon.socket, t);
+      assert.equal(r.status, 200);
+      assert.match(r.body, /"errorDetail"/);
+      assert.match(r.body, /not a safe tar|escapes|symbolic link/);
+    }
+    assert.equal(readFileSync(probe, 'utf8'), 'untouched');
+  });
+
+  test('docker build - < Dockerfile (no context), and POST /build with a bare Dockerfile', async () => {
+    const r = await dockerBuild(['-t', 'stdin-df', '-'], 'FROM busybox\nRUN echo from-stdin\n');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^from-stdin$/m);
+  });
 });
+
+interface TarSpec {
+  name: string;
+  body?: string;
+  type?: 'file' | 'symlink';
+  linkname?: string;
+}
+
+function tarOf(entries: TarSpec[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    const h = Buffer.alloc(512);
+    h.write(e.name, 0, 100, 'utf8');
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(body.length.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write('        ', 148);
+    h.write(e.type === 'symlink' ? '2' : '0', 156);
+    if (e.linkname) h.write(e.linkname, 157, 100, 'utf8');
+    h.write('ustar\0', 257);
+    h.write('00', 263);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+async function rawBuild(socket: string, body: Buffer): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path: '/build?t=hostile', method: 'POST', headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
