@@ -296,6 +296,54 @@ describe('build', () => {
     assert.equal(readFileSync(probe, 'utf8'), 'untouched');
   });
 
+  test('RUN deletions become whiteouts; opaque dirs; RUN --mount cache and bind; ADD of an http URL', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      if (req.url === '/files/remote.txt') {
+        res.writeHead(200, { 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
+        res.end('remote body\n');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = ctx({
+        Dockerfile: [
+          'FROM busybox AS tools',
+          'RUN mkdir -p /opt/tool && echo tool-v1 > /opt/tool/version',
+          'FROM busybox',
+          'RUN rm /bin/vi && mkdir -p /var/lib/x && echo old > /var/lib/x/old',
+          'RUN rm -rf /var/lib/x && mkdir /var/lib/x && echo new > /var/lib/x/new',
+          'RUN --mount=type=cache,target=/cache echo run >> /cache/count && wc -l < /cache/count > /cache-count',
+          'RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/tool cat /mnt/tool/version > /tool-version',
+          'RUN --mount=type=bind,source=data.txt,target=/ctx-data.txt cp /ctx-data.txt /copied.txt',
+          `ADD http://127.0.0.1:${port}/files/remote.txt /remote/`,
+          'COPY data.txt /late.txt',
+          '',
+        ].join('\n'),
+        'data.txt': 'ctx data\n',
+      });
+      const r = await daemon.berth(['build', '-t', 'layers', dir]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const check = await daemon.berth([
+        'run', '--rm', 'layers', 'sh', '-c',
+        'test -e /bin/vi && echo vi-present; ls /var/lib/x; cat /cache-count /tool-version /copied.txt /remote/remote.txt; stat -c "%a %Y" /remote/remote.txt; test -e /mnt/tool/version || echo no-mount-stub; test -e /cache || echo no-cache-stub',
+      ]);
+      assert.equal(check.code, 0, check.stderr);
+      assert.equal(check.stdout, 'new\n1\ntool-v1\nctx data\nremote body\n600 1445412480\nno-mount-stub\nno-cache-stub\n');
+      // The cache mount keeps its content across builds that do run the step.
+      const again = await daemon.berth(['build', '--no-cache', '-t', 'layers', dir]);
+      assert.equal(again.code, 0, again.stderr);
+      const count = await daemon.berth(['run', '--rm', 'layers', 'cat', '/cache-count']);
+      assert.equal(count.stdout, '2\n');
+    } finally {
+      server.close();
+    }
+  });
+
   test('docker build - < Dockerfile (no context), and POST /build with a bare Dockerfile', async () => {
     const r = await dockerBuild(['-t', 'stdin-df', '-'], 'FROM busybox\nRUN echo from-stdin\n');
     assert.equal(r.code, 0, r.stderr + r.stdout);
