@@ -536,13 +536,19 @@ class BuildRun {
       await fsp.mkdir(join(dir, 'empty'));
       lowers.push(join(dir, 'empty'));
     }
+    const t0 = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (name: string) => (phases[name] = Math.round(performance.now() - t0));
     await mountOverlay({ lowerDirs: lowers, upperDir: upper, workDir: join(dir, 'work'), target: merged });
+    mark('mounted');
     try {
       const wd = sr.state.config.config?.WorkingDir;
       if (sr.workdirPending && wd) await fsp.mkdir(await resolveInRootfs(merged, wd), { recursive: true, mode: 0o755 });
       await work(merged, upper);
+      mark('worked');
     } finally {
       await unmount(merged);
+      mark('unmounted');
     }
     const parentChain = sr.state.chainIds[sr.state.chainIds.length - 1];
     let layer;
@@ -551,7 +557,10 @@ class BuildRun {
     } catch (err) {
       throw this.err(cmd, `committing the layer failed: ${errorMessage(err)}`);
     }
+    mark('committed');
+    this.layersCreated++;
     await fsp.rm(dir, { recursive: true, force: true });
+    log.debug({ phases }, 'build step timings (ms)');
     sr.workdirPending = false;
     const config = structuredClone(sr.state.config);
     const created = new Date().toISOString();
@@ -744,6 +753,7 @@ class BuildRun {
   }
 
   private readonly mountedSources: string[] = [];
+  private layersCreated = 0;
 
   private async releaseSources(): Promise<void> {
     for (const m of this.mountedSources.splice(0)) await unmount(m).catch((err) => log.warn({ err, m }, 'unmount failed'));
@@ -857,6 +867,8 @@ class BuildRun {
   // ---- result ---------------------------------------------------------------------------------
 
   private async registerImage(state: State): Promise<string> {
+    // Layers of this build were published without a sync each: one syncfs covers them all.
+    if (this.layersCreated > 0) await this.b.d.snapshots.sync();
     const config = structuredClone(state.config);
     if (Object.keys(this.opts.labels).length > 0) {
       config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...this.opts.labels } };

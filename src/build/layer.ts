@@ -187,7 +187,7 @@ export async function commitUpper(
       await fsp.rmdir(diffDir);
       await fsp.rename(upper, diffDir);
       return { size };
-    });
+    }, { sync: false });
     return { descriptor: { mediaType: MediaType.ociLayerGzip, digest, size: blobSize }, diffId, chainId, size };
   } finally {
     await fsp.rm(tmp, { force: true });
