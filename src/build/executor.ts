@@ -772,6 +772,8 @@ class BuildRun {
   }
 
   private async copyInner(sr: StageRun, cmd: CopyCommand, env: (n: string) => string | undefined, what: string): Promise<State> {
+    if (cmd.parents) throw this.err(cmd, `${what} --parents is not supported by berth yet`);
+    if (cmd.exclude.length > 0) throw this.err(cmd, `${what} --exclude is not supported by berth yet`);
     const dest0 = this.expand(cmd, cmd.dest, env);
     const wd = sr.state.config.config?.WorkingDir || '/';
     const dest = dest0.startsWith('/') ? dest0 : posix.join(wd, dest0) + (dest0.endsWith('/') || dest0 === '.' ? '/' : '');
@@ -796,6 +798,13 @@ class BuildRun {
     const root = from ? await this.sourceRoot(cmd, from) : this.opts.contextDir;
     const items = await resolveSources(root, local, what, !from);
     const downloads = await Promise.all(urls.map((u) => this.download(cmd, u)));
+    if (cmd.checksum !== undefined) {
+      const want = this.expand(cmd, cmd.checksum, env);
+      if (urls.length !== 1 || local.length > 0) throw this.err(cmd, 'ADD --checksum needs exactly one http(s) source');
+      if (!/^sha256:[a-f0-9]{64}$/.test(want)) throw this.err(cmd, `invalid checksum digest format: ${want}`);
+      const got = sha256Digest(downloads[0].data);
+      if (got !== want) throw this.err(cmd, `ADD failed: digest mismatch ${got}: expected ${want}`);
+    }
     const count = items.length + inline.length + downloads.length;
     const destIsDir = dest.endsWith('/') || count > 1;
     if ((sources.length + inline.length > 1 || items.some((i) => i.fromGlob) && count > 1) && !dest.endsWith('/')) {

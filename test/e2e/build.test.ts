@@ -339,6 +339,20 @@ describe('build', () => {
       assert.equal(again.code, 0, again.stderr);
       const count = await daemon.berth(['run', '--rm', 'layers', 'cat', '/cache-count']);
       assert.equal(count.stdout, '2\n');
+      // ADD --checksum: the download must match.
+      const { createHash } = await import('node:crypto');
+      const good = `sha256:${createHash('sha256').update('remote body\n').digest('hex')}`;
+      const sum = ctx({ Dockerfile: `FROM busybox\nADD --checksum=${good} http://127.0.0.1:${port}/files/remote.txt /r.txt\n` });
+      const ok = await daemon.berth(['build', sum]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const badSum = ctx({ Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/files/remote.txt /r.txt\n` });
+      const bad = await daemon.berth(['build', badSum]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Dockerfile:2: ADD failed: digest mismatch/);
+      const missing = ctx({ Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nothere /r.txt\n` });
+      const m = await daemon.berth(['build', missing]);
+      assert.equal(m.code, 1);
+      assert.match(m.stderr, /Dockerfile:2: ADD failed: .*got HTTP status code 404/);
     } finally {
       server.close();
     }
