@@ -311,7 +311,7 @@ class BuildRun {
     }
     if (sr.workdirPending) {
       // The directory exists in the image, as docker's WORKDIR makes it, even if no later step wrote a layer.
-      sr.state = await this.layerStep(sr, { kind: 'workdir', dir: sr.state.config.config?.WorkingDir }, `WORKDIR ${sr.state.config.config?.WorkingDir}`, async () => undefined, stage.from, true);
+      sr.state = await this.layerStep(sr, { kind: 'workdir', dir: sr.state.config.config?.WorkingDir }, `/bin/sh -c #(nop) WORKDIR ${sr.state.config.config?.WorkingDir}`, async () => undefined, stage.from);
     }
   }
 
@@ -553,7 +553,7 @@ class BuildRun {
     const parentChain = sr.state.chainIds[sr.state.chainIds.length - 1];
     let layer;
     try {
-      layer = await commitUpper(this.b.d, upper, parentChain, this.tmp);
+      layer = await commitUpper(this.b.d, upper, parentChain, this.tmp, withInit);
     } catch (err) {
       throw this.err(cmd, `committing the layer failed: ${errorMessage(err)}`);
     }

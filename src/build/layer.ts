@@ -85,8 +85,8 @@ function minor(rdev: number): number {
  * Streams the upper dir as a layer tar into `sink`. Returns the regular-file byte count. Entries are
  * sorted, so the same tree always gives the same tar.
  */
-async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: NodeJS.WritableStream['on'] }): Promise<number> {
-  const opaque = await opaqueDirs(upper);
+async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: NodeJS.WritableStream['on'] }, findOpaque: boolean): Promise<number> {
+  const opaque = findOpaque ? await opaqueDirs(upper) : new Set<string>();
   const entries = walk(upper);
   const pack = tarStream.pack();
   const done = pipeline(pack as unknown as NodeJS.ReadableStream, sink as NodeJS.WritableStream);
@@ -145,6 +145,11 @@ export async function commitUpper(
   upper: string,
   parentChainId: string | undefined,
   tmpDir: string,
+  /**
+   * Look for opaque directories (one getfattr run). Only a step that may delete and recreate a
+   * directory of a lower layer (RUN) makes them; COPY and ADD never do.
+   */
+  findOpaque = true,
 ): Promise<CommittedLayer> {
   const tmp = join(tmpDir, `layer-${randomBytes(6).toString('hex')}.tar.gz`);
   const diffHash = createHash('sha256');
@@ -166,7 +171,7 @@ export async function commitUpper(
   const hashDone = pipeline(hasher, gzip);
   let size: number;
   try {
-    size = await writeLayerTar(upper, hasher);
+    size = await writeLayerTar(upper, hasher, findOpaque);
     await hashDone;
     await gzDone;
     const diffId = `sha256:${diffHash.digest('hex')}`;
