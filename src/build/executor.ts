@@ -291,7 +291,8 @@ class BuildRun {
   private async runStage(stage: Stage): Promise<void> {
     this.header(stage.from.original);
     const sr = await this.from(stage);
-    this.out.stream(` ---> ${shortId(sr.state.id)}\n`);
+    // The classic builder shows no ID for scratch: there is no image yet.
+    this.out.stream(sr.state.chainIds.length === 0 && sr.state.config.history?.length === 0 ? ' ---> \n' : ` ---> ${shortId(sr.state.id)}\n`);
     this.stages.set(stage.index, sr);
     const triggers = sr.state.config.config?.OnBuild ?? [];
     if (triggers.length > 0) {
@@ -609,7 +610,11 @@ class BuildRun {
           if (!fs.existsSync(target)) stubs.push(m.target);
           ociMounts.push({ destination: m.target, type: 'bind', source: await m.source(), options: ['rbind', m.readonly ? 'ro' : 'rw'] });
         }
-        const code = await this.runContainer(sr, id, rootfs, args, buildArgs, ociMounts, cmd.network === 'none');
+        // Proxy build args reach RUN without an ARG line, and stay out of history and cache keys.
+        const proxies = Object.entries(this.opts.buildArgs)
+          .filter(([k, v]) => PREDEFINED_ARGS.has(k) && v !== null && !sr.args.has(k))
+          .map(([k, v]) => `${k}=${v}`);
+        const code = await this.runContainer(sr, id, rootfs, args, [...buildArgs, ...proxies], ociMounts, cmd.network === 'none');
         // Mount points runc had to create are not part of the layer (BuildKit removes them too).
         for (const s of stubs.reverse()) await fsp.rmdir(join(upper, s)).catch(() => undefined);
         this.out.stream(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);

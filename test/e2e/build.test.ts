@@ -358,6 +358,20 @@ describe('build', () => {
     }
   });
 
+  test('FROM scratch, proxy build args without ARG, unused build args warned about', async () => {
+    const dir = ctx({ Dockerfile: 'FROM busybox AS b\nRUN echo "proxy=$HTTP_PROXY" && echo hi > /hi\nFROM scratch\nCOPY --from=b /hi /hi\n' });
+    const r = await daemon.berth(['build', '--build-arg', 'HTTP_PROXY=http://127.0.0.1:9', '--build-arg', 'UNUSED=1', '-t', 'scratchy', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^proxy=http:\/\/127\.0\.0\.1:9$/m);
+    assert.match(r.stdout, /^Step 3\/4 : FROM scratch\n ---> \n/m);
+    assert.match(r.stdout, /^\[Warning\] One or more build-args \[UNUSED\] were not consumed$/m);
+    const hist = await daemon.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'scratchy']);
+    assert.equal(hist.code, 0, hist.stderr);
+    assert.doesNotMatch(hist.stdout, /HTTP_PROXY/);
+    const inspect = JSON.parse((await daemon.docker(['image', 'inspect', 'scratchy'])).stdout)[0];
+    assert.equal(inspect.RootFS.Layers.length, 1);
+  });
+
   test('docker build - < Dockerfile (no context), and POST /build with a bare Dockerfile', async () => {
     const r = await dockerBuild(['-t', 'stdin-df', '-'], 'FROM busybox\nRUN echo from-stdin\n');
     assert.equal(r.code, 0, r.stderr + r.stdout);
