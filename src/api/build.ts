@@ -89,6 +89,11 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
       if (!res.writableEnded) res.write(JSON.stringify(msg) + '\r\n');
     };
     const contextDir = join(builder.tmpRoot, `context-${randomBytes(8).toString('hex')}`);
+    // The client hanging up (Ctrl-C) cancels the build, as it does docker's.
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     try {
       await fsp.mkdir(contextDir, { recursive: true, mode: 0o700 });
       const body = await sniffBody(ctx.req);
@@ -121,7 +126,7 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
         }
       }
       const result = await builder.build(
-        { contextDir, dockerfile, dockerfileName: shownName, tags, buildArgs, target: ctx.query.get('target') || undefined, noCache: boolQuery(ctx, 'nocache'), pull: boolQuery(ctx, 'pull'), labels },
+        { contextDir, dockerfile, dockerfileName: shownName, tags, buildArgs, target: ctx.query.get('target') || undefined, noCache: boolQuery(ctx, 'nocache'), pull: boolQuery(ctx, 'pull'), labels, signal: abort.signal },
         {
           stream: (text) => {
             if (!quiet) write({ stream: text });

@@ -55,6 +55,8 @@ export interface BuildOptions {
   noCache: boolean;
   pull: boolean;
   labels: Record<string, string>;
+  /** Fires when the client went away: the build stops at the next step and tags nothing. */
+  signal?: AbortSignal;
 }
 
 export interface BuildOutput {
@@ -218,6 +220,7 @@ class BuildRun {
     const needed = this.neededStages(targetIndex);
     this.total = needed.reduce((n, i) => n + 1 + this.df.stages[i].commands.length, 0);
     for (const i of needed) await this.runStage(this.df.stages[i]);
+    this.checkCancelled();
     const final = this.stages.get(targetIndex)!.state;
     const id = await this.registerImage(final);
     const unused = Object.keys(this.opts.buildArgs).filter((k) => !this.usedArgs.has(k) && !PREDEFINED_ARGS.has(k)).sort();
@@ -281,7 +284,12 @@ class BuildRun {
     }
   }
 
+  private checkCancelled(): void {
+    if (this.opts.signal?.aborted) throw new BuildError('the build was cancelled: the client went away');
+  }
+
   private header(text: string): void {
+    this.checkCancelled();
     this.step++;
     this.out.stream(`Step ${this.step}/${this.total} : ${text}\n`);
   }
@@ -713,10 +721,13 @@ class BuildRun {
     const forward = (c: Buffer) => this.out.stream(c.toString('utf8'));
     child.stdout!.on('data', forward);
     child.stderr!.on('data', forward);
+    const onAbort = () => void execChecked(this.b.d.runcPath, ['--root', runcRoot, 'kill', id, 'KILL']).catch(() => undefined);
+    this.opts.signal?.addEventListener('abort', onAbort);
     const code = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 9 : 1)));
-    });
+    }).finally(() => this.opts.signal?.removeEventListener('abort', onAbort));
+    this.checkCancelled();
     if (code !== 0) {
       const runtimeLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
       if (/level=error|"level":"error"/.test(runtimeLog)) {

@@ -372,6 +372,34 @@ describe('build', () => {
     assert.equal(inspect.RootFS.Layers.length, 1);
   });
 
+  test('a client that goes away cancels the build: the RUN is killed, nothing is tagged', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = ctx({ Dockerfile: 'FROM busybox\nRUN echo started && sleep 60\nRUN echo never\n' });
+    const child = spawn('bin/berth', ['build', '-t', 'cancelled', dir], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      env: { ...process.env, BERTH_HOST: daemon.host },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('started')) resolve();
+      });
+    });
+    child.kill('SIGKILL');
+    const t0 = Date.now();
+    // The step container goes away well before its sleep would end.
+    for (;;) {
+      const list = await runCommand('runc', ['--root', join(daemon.execRoot, 'runc'), 'list', '-q']);
+      if (list.stdout.trim() === '') break;
+      assert.ok(Date.now() - t0 < 30_000, `build container still running: ${list.stdout}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await daemon.api('GET', '/images/cancelled/json')).status, 404);
+  });
+
   test('docker build - < Dockerfile (no context), and POST /build with a bare Dockerfile', async () => {
     const r = await dockerBuild(['-t', 'stdin-df', '-'], 'FROM busybox\nRUN echo from-stdin\n');
     assert.equal(r.code, 0, r.stderr + r.stdout);
