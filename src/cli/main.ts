@@ -69,6 +69,8 @@ const COMMANDS: Record<string, string> = {
   'system events': 'events',
   stats: 'stats',
   'container stats': 'stats',
+  build: 'build',
+  'image build': 'build',
 };
 
 const USAGE = `
@@ -78,6 +80,7 @@ A Docker-compatible container engine
 
 Common Commands:
   run         Create and run a new container from an image
+  build       Build an image from a Dockerfile
   ps          List containers
   pull        Download an image from a registry
   push        Upload an image to a registry

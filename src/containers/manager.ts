@@ -193,7 +193,7 @@ export class ContainerManager {
     const merged: ContainerConfig = {
       Hostname: config.Hostname || id.slice(0, 12),
       Domainname: config.Domainname ?? '',
-      User: config.User ?? imageDefaults.User ?? '',
+      User: config.User || imageDefaults.User || '',
       AttachStdin: config.AttachStdin ?? false,
       AttachStdout: config.AttachStdout ?? false,
       AttachStderr: config.AttachStderr ?? false,

@@ -3,12 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import { registerBuildRoutes } from '../api/build.js';
 import { registerContainerRoutes } from '../api/containers.js';
 import { resolveRuntimes, type RuntimeSet } from '../runtime/runtimes.js';
 import { registerEventRoutes } from '../api/events.js';
 import { registerLifecycleRoutes } from '../api/lifecycle.js';
 import { EventBus } from '../events/bus.js';
 import { registerExecRoutes } from '../api/exec.js';
+import { registerHistoryRoutes } from '../api/history.js';
+import { Builder } from '../build/executor.js';
 import { registerImageRoutes } from '../api/images.js';
 import { registerAuthRoutes } from '../api/auth.js';
 import { registerPushRoutes } from '../api/push.js';
@@ -27,6 +30,7 @@ import { ImageStore } from '../images/store.js';
 import { createRegistryClient, type HttpRegistryClient } from '../registry/client.js';
 import { ContentStore } from '../store/content.js';
 import { MetadataStore } from '../store/metadata.js';
+import { lookPath } from '../runtime/exec.js';
 import { logger } from '../util/log.js';
 import type { DaemonConfig } from './config.js';
 
@@ -45,6 +49,7 @@ export class Daemon {
   readonly execs: ExecManager;
   /** Healthchecks; emits `health_status` (id, status) when a container's health changes. */
   readonly health: HealthMonitor;
+  readonly builder: Builder;
   readonly cgroupVersion: '1' | '2';
   readonly runtimes: RuntimeSet;
   /** Everything that happens, for GET /events; other parts emit through it. */
@@ -83,6 +88,16 @@ export class Daemon {
       const c = this.containers.list().find((r) => r.id === id);
       if (c) emitContainerEvent(this.events, c, `health_status: ${status}`);
     });
+    this.builder = new Builder({
+      content: this.content,
+      snapshots: this.snapshots,
+      images: this.images,
+      pulls: this.pulls,
+      dataRoot: config.dataRoot,
+      execRoot: config.execRoot,
+      // Build steps run through `runc run` (see build/executor.ts), whatever the containers' default.
+      runcPath: this.runtimes.runtimes.get('runc')?.path ?? lookPath('runc'),
+    });
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -92,6 +107,7 @@ export class Daemon {
     await daemon.snapshots.init?.();
     await daemon.containers.init();
     daemon.health.init();
+    await daemon.builder.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
     registerPushRoutes(router, daemon);
@@ -102,6 +118,8 @@ export class Daemon {
     registerEventRoutes(router, daemon);
     registerStatsRoutes(router, daemon);
     registerExecRoutes(router, daemon);
+    registerBuildRoutes(router, daemon.builder);
+    registerHistoryRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');

@@ -86,16 +86,16 @@ export class SnapshotStore {
    * return the unpacked size to keep with the snapshot. Concurrent prepares of one chain run `fill`
    * once; the others wait for it (and see its failure, if it fails: nothing is committed then).
    */
-  prepare(chainId: string, fill: (diffDir: string) => Promise<void | { size?: number }>): Promise<PrepareResult> {
+  prepare(chainId: string, fill: (diffDir: string) => Promise<void | { size?: number }>, opts: { sync?: boolean } = {}): Promise<PrepareResult> {
     digestHex(chainId);
     const running = this.inFlight.get(chainId);
     if (running) return running.then((r) => ({ ...r, created: false }));
-    const p = this.doPrepare(chainId, fill).finally(() => this.inFlight.delete(chainId));
+    const p = this.doPrepare(chainId, fill, opts.sync ?? this.durable).finally(() => this.inFlight.delete(chainId));
     this.inFlight.set(chainId, p);
     return p;
   }
 
-  private async doPrepare(chainId: string, fill: (diffDir: string) => Promise<void | { size?: number }>): Promise<PrepareResult> {
+  private async doPrepare(chainId: string, fill: (diffDir: string) => Promise<void | { size?: number }>, durable: boolean): Promise<PrepareResult> {
     if (this.has(chainId)) return { ...(await this.info(chainId))!, created: false };
     const tmp = join(this.dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
     await fsp.mkdir(join(tmp, 'diff'), { recursive: true, mode: 0o700 });
@@ -105,7 +105,7 @@ export class SnapshotStore {
       const filled = await fill(join(tmp, 'diff'));
       const size = filled && typeof filled.size === 'number' ? filled.size : undefined;
       await fsp.writeFile(join(tmp, 'info.json'), JSON.stringify({ chainId, size, createdAt: new Date().toISOString() }));
-      if (this.durable) await syncfs(tmp);
+      if (durable) await syncfs(tmp);
       try {
         await fsp.rename(tmp, this.snapshotDir(chainId));
       } catch (err) {
@@ -117,12 +117,22 @@ export class SnapshotStore {
         }
         throw err;
       }
-      if (this.durable) await fsyncDir(this.dir);
+      if (durable) await fsyncDir(this.dir);
       return { chainId, size, created: true };
     } catch (err) {
       await fsp.rm(tmp, { recursive: true, force: true }).catch((e: unknown) => log.warn({ err: e, tmp }, 'cannot remove snapshot temp dir'));
       throw err;
     }
+  }
+
+  /**
+   * Makes snapshots published with `sync: false` durable: one syncfs for all of them (a build syncs
+   * once before its image is recorded instead of once per layer).
+   */
+  async sync(): Promise<void> {
+    if (!this.durable) return;
+    await syncfs(this.dir);
+    await fsyncDir(this.dir);
   }
 
   /** Deletes a snapshot. The caller makes sure no container or image still uses it. */

@@ -39,6 +39,13 @@ export class ImageStore {
     this.users = users;
   }
 
+  private readonly gcRoots: Array<() => { chainIds: string[]; blobs: string[] }> = [];
+
+  /** Extra snapshots and blobs garbage collection must keep (the build cache's layers). */
+  addGcRoot(roots: () => { chainIds: string[]; blobs: string[] }): void {
+    this.gcRoots.push(roots);
+  }
+
   /** Record a pulled image and point its tag (and digest) at it. Returns the image ID. */
   add(record: ImageRecord, ref?: ImageReference): void {
     this.meta.transaction(() => {
@@ -235,6 +242,11 @@ export class ImageStore {
     const images = this.meta.listImages();
     const liveChains = this.users.chainIdsInUse();
     const liveBlobs = new Set<string>();
+    for (const root of this.gcRoots) {
+      const r = root();
+      r.chainIds.forEach((c) => liveChains.add(c));
+      r.blobs.forEach((b) => liveBlobs.add(b));
+    }
     for (const img of images) {
       img.chainIds.forEach((c) => liveChains.add(c));
       liveBlobs.add(img.id);
