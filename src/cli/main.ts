@@ -38,6 +38,28 @@ const COMMANDS: Record<string, string> = {
   kill: 'kill',
   'container kill': 'kill',
   'system info': 'info',
+  // images and files in and out (issue 5)
+  tag: 'tag',
+  'image tag': 'tag',
+  history: 'history',
+  'image history': 'history',
+  'image prune': 'image-prune',
+  save: 'save',
+  'image save': 'save',
+  load: 'load',
+  'image load': 'load',
+  import: 'import',
+  'image import': 'import',
+  commit: 'commit',
+  'container commit': 'commit',
+  export: 'export',
+  'container export': 'export',
+  diff: 'diff',
+  'container diff': 'diff',
+  cp: 'cp',
+  'container cp': 'cp',
+  'system df': 'system-df',
+  'system prune': 'system-prune',
 };
 
 const USAGE = `
@@ -56,14 +78,24 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  system      Manage berth
 
 Commands:
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
+  diff        Inspect changes to files or directories on a container's filesystem
+  export      Export a container's filesystem as a tar archive
+  history     Show the history of an image
+  import      Import the contents from a tarball to create a filesystem image
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
+  load        Load an image from a tar archive or STDIN
   logs        Fetch the logs of a container
   rm          Remove one or more containers
   rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
   stop        Stop one or more running containers
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
 
 Global Options:
   -D, --debug              Enable debug mode

@@ -5,6 +5,9 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
 import { registerImageRoutes } from '../api/images.js';
+import { registerImageIoRoutes } from '../api/images-io.js';
+import { registerArchiveRoutes } from '../api/archive.js';
+import { registerPruneFallbacks, registerSystemDfRoutes } from '../api/system-df.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerSystemRoutes } from '../api/system.js';
@@ -60,6 +63,10 @@ export class Daemon {
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerImageIoRoutes(router, daemon);
+    registerArchiveRoutes(router, daemon);
+    registerSystemDfRoutes(router, daemon);
+    registerPruneFallbacks(router);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
