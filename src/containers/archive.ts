@@ -211,12 +211,18 @@ export function tarTree(top: string, opts: TarTreeOptions): Readable {
   const pack = tarStream.pack();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   (pack as unknown as Readable).pipe(out);
-  const fail = (err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err)));
+  const fail = (err: unknown) => {
+    out.destroy(err instanceof Error ? err : new Error(String(err)));
+    (pack as unknown as { destroy(): void }).destroy();
+  };
+  (pack as unknown as NodeJS.EventEmitter).on('error', fail);
+  // The reader went away (client gone): stop walking.
+  out.on('close', () => (pack as unknown as { destroy(): void }).destroy());
   void (async () => {
     const opaque = opts.whiteouts ? await opaqueDirs(top) : new Set<string>();
     const links = new Map<string, string>();
     const entry = (header: Partial<tarStream.Header> & { name: string }) =>
-      new Promise<void>((resolve, reject) => pack.entry(header as tarStream.Header, (err) => (err ? reject(err) : resolve())));
+      new Promise<void>((resolve, reject) => pack.entry(header as tarStream.Header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
     const visit = async (host: string, name: string, inside: string): Promise<void> => {
       if (opts.exclude?.has(inside)) return;
       const st = await fsp.lstat(host);
@@ -260,17 +266,28 @@ export function tarTree(top: string, opts: TarTreeOptions): Readable {
         links.set(key, name);
       }
       const fd = opts.root ? openInside(opts.root, host) : fs.openSync(host, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      const size = fs.fstatSync(fd).size;
+      let size: number;
+      try {
+        size = fs.fstatSync(fd).size;
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
+      }
+      if (size === 0) {
+        fs.closeSync(fd);
+        await entry({ ...base, size: 0, type: 'file' });
+        return;
+      }
       await new Promise<void>((resolve, reject) => {
-        const sink = pack.entry({ ...base, size, type: 'file' }, (err) => (err ? reject(err) : resolve()));
-        const src = fs.createReadStream('', { fd, highWaterMark: 1 << 20, end: size - 1 });
-        if (size === 0) {
-          src.destroy();
-          (sink as unknown as NodeJS.WritableStream).end();
-          return;
-        }
-        src.on('error', reject);
-        src.pipe(sink as unknown as NodeJS.WritableStream);
+        const sink = pack.entry({ ...base, size, type: 'file' }, (err) => (err ? reject(err) : resolve())) as unknown as NodeJS.WritableStream;
+        // A file that shrank while being read leaves the entry short: tar-stream reports it here.
+        sink.on('error', reject);
+        const src = fs.createReadStream('', { fd, highWaterMark: 1 << 20, start: 0, end: size - 1 });
+        src.on('error', (err) => {
+          reject(err);
+          (sink as unknown as { destroy(e: Error): void }).destroy(err);
+        });
+        src.pipe(sink);
       });
     };
     await visit(top, opts.rename, opts.insidePath ?? '/');

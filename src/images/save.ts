@@ -92,6 +92,7 @@ export function saveImages(deps: SaveDeps, selected: Selected[]): Readable {
   const pack = tarStream.pack();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   (pack as unknown as Readable).pipe(out);
+  (pack as unknown as NodeJS.EventEmitter).on('error', (err: Error) => out.destroy(err));
   void writeArchive(deps, selected, pack).then(
     () => pack.finalize(),
     (err: unknown) => {

@@ -93,7 +93,18 @@ export default async function systemDf(ctx: Context, argv: string[]): Promise<nu
       process.stdout.write(lf.renderList(format, summaryRows(df), HEADERS, 'diskUsageContext'));
       return 0;
     }
+    // docker prints shared and unique sizes with go-units' default precision (4), the rest with 3.
     const imageRows = lf.imageRowsFor(df.Images ?? []);
+    {
+      let i = 0;
+      for (const img of df.Images ?? []) {
+        const rowsOfImage = Math.max(1, (img.RepoTags ?? []).length);
+        for (let k = 0; k < rowsOfImage && i < imageRows.length; k++, i++) {
+          imageRows[i]!.SharedSize = humanSize(img.SharedSize);
+          imageRows[i]!.UniqueSize = humanSize(img.Size - img.SharedSize);
+        }
+      }
+    }
     let out = 'Images space usage:\n\n';
     out += lf.renderList(
       'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}',
