@@ -41,6 +41,16 @@ export function archivePath(name: string): string {
   return parts.join('/');
 }
 
+/** Where a link inside the archive points, as an archive path; refuses anything outside it. */
+function linkTarget(name: string, e: LinkEntry): string {
+  // A symlink's target is relative to its own directory; a hard link's to the archive root.
+  const base = e.kind === 'symlink' ? posix.dirname(name) : '';
+  if (e.target.startsWith('/')) throw new ArchiveError(`invalid archive: link ${JSON.stringify(name)} points outside the archive`);
+  const joined = posix.normalize(posix.join(base === '.' ? '' : base, e.target));
+  if (joined === '..' || joined.startsWith('../')) throw new ArchiveError(`invalid archive: link ${JSON.stringify(name)} points outside the archive`);
+  return joined;
+}
+
 export class ExtractedArchive {
   private readonly entries = new Map<string, Entry>();
   private count = 0;
@@ -91,7 +101,9 @@ export class ExtractedArchive {
         if (h.type === 'symlink' || h.type === 'link') {
           entry.resume();
           if (!h.linkname) throw new ArchiveError(`invalid archive: link ${JSON.stringify(h.name)} has no target`);
-          this.entries.set(name, { kind: h.type === 'symlink' ? 'symlink' : 'hardlink', target: h.linkname });
+          const link: LinkEntry = { kind: h.type === 'symlink' ? 'symlink' : 'hardlink', target: h.linkname };
+          linkTarget(name, link); // refuses a link that leaves the archive, now rather than at use
+          this.entries.set(name, link);
           continue;
         }
         if (h.type !== 'file' && h.type !== 'contiguous-file') {
@@ -138,13 +150,7 @@ export class ExtractedArchive {
     const e = this.entries.get(name);
     if (!e || e.kind === 'dir') return undefined;
     if (e.kind === 'file') return e;
-    // A symlink's target is relative to its own directory; a hard link's to the archive root.
-    const base = e.kind === 'symlink' ? posix.dirname(name) : '';
-    if (e.target.startsWith('/')) throw new ArchiveError(`invalid archive: link ${JSON.stringify(name)} points outside the archive`);
-    const joined = posix.normalize(posix.join(base === '.' ? '' : base, e.target));
-    if (joined === '..' || joined.startsWith('../')) {
-      throw new ArchiveError(`invalid archive: link ${JSON.stringify(name)} points outside the archive`);
-    }
+    const joined = linkTarget(name, e);
     return this.resolve(joined, hops + 1);
   }
 
