@@ -19,7 +19,7 @@ import { parseReference } from '../registry/reference.js';
 import { BerthError, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import type { Router } from './router.js';
-import { type ApiContext, boolQuery, commonHeaders, readBody, sendJson } from './http.js';
+import { type ApiContext, boolQuery, commonHeaders, drainRequest, readBody, sendJson } from './http.js';
 import type { Readable } from 'node:stream';
 import * as fs from 'node:fs';
 
@@ -105,7 +105,14 @@ export function registerArchiveRoutes(router: Router, daemon: Daemon): void {
     });
   });
 
-  router.add('PUT', '/containers/{id}/archive', async (ctx) => {
+  router.add('PUT', '/containers/{id}/archive', (ctx) =>
+    putArchive(ctx).catch(async (err: unknown) => {
+      // Take the rest of the upload first, so the client reads the answer, not a broken pipe.
+      await drainRequest(ctx.req);
+      throw err;
+    }),
+  );
+  const putArchive = async (ctx: ApiContext) => {
     const c = daemon.containers.get(ctx.params.id);
     const path = ctx.query.get('path');
     if (!path) throw new InvalidParameterError('path is required');
@@ -123,7 +130,7 @@ export function registerArchiveRoutes(router: Router, daemon: Daemon): void {
       await applyLayer(ctx.req, host, { whiteouts: false, owner: copyUIDGID ? undefined : { uid: 0, gid: 0 } });
       sendJson(ctx, 200, undefined);
     });
-  });
+  };
 
   router.add('POST', '/commit', async (ctx) => {
     const name = ctx.query.get('container');

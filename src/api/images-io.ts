@@ -11,7 +11,7 @@ import type { ImageReference } from '../registry/types.js';
 import { errorMessage, InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import type { Router } from './router.js';
-import { type ApiContext, boolQuery, commonHeaders, sendJson, sendNoContent } from './http.js';
+import { type ApiContext, boolQuery, commonHeaders, drainRequest, sendJson, sendNoContent } from './http.js';
 
 const log = logger('api');
 
@@ -110,6 +110,7 @@ export async function handleImport(ctx: ApiContext, daemon: Daemon): Promise<voi
     write({ status: id });
     res.end();
   } catch (err) {
+    if (fromSrc === '-') await drainRequest(ctx.req);
     if (!started) throw err;
     const message = errorMessage(err);
     res.end(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
@@ -166,7 +167,10 @@ export function registerImageIoRoutes(router: Router, daemon: Daemon): void {
 
   router.add('POST', '/images/load', async (ctx) => {
     const quiet = boolQuery(ctx, 'quiet');
-    const result = await loadImages(deps(), ctx.req);
+    const result = await loadImages(deps(), ctx.req).catch(async (err: unknown) => {
+      await drainRequest(ctx.req);
+      throw err;
+    });
     const res = ctx.res!;
     res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
     for (const m of result.messages) res.write(JSON.stringify({ stream: `${m}\n` }) + '\r\n');
