@@ -237,6 +237,39 @@ describe('images: tag, rmi, history, inspect, prune, save, load', () => {
     assert.match(missing.stderr, /No such image: nosuch:image/);
   });
 
+  test('load the pre-25 docker layout: <id>/layer.tar, <hex>.json, gzip layers; a moved tag is renamed', async () => {
+    const file = join(work, 'modern.tar');
+    assert.equal((await daemon.docker(['save', '-o', file, 'busybox'])).code, 0);
+    const entries = await readTar(file);
+    const [m] = JSON.parse(entries.get('manifest.json')!.data.toString()) as Array<{ Config: string; Layers: string[] }>;
+    const { gzipSync } = await import('node:zlib');
+    const configHex = m!.Config.split('/').pop()!;
+    const legacy: Array<{ name: string; data?: Buffer; type?: 'directory' }> = [
+      { name: `${configHex}.json`, data: entries.get(m!.Config)!.data },
+      ...m!.Layers.flatMap((l, i) => [
+        { name: `layer${i}/`, type: 'directory' as const },
+        { name: `layer${i}/VERSION`, data: Buffer.from('1.0') },
+        { name: `layer${i}/layer.tar`, data: gzipSync(entries.get(l)!.data) },
+      ]),
+      { name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['legacy:v1'], Layers: m!.Layers.map((_l, i) => `layer${i}/layer.tar`) }])) },
+    ];
+    const legacyFile = join(work, 'legacy.tar');
+    await writeTar(legacyFile, legacy);
+    // legacy:v1 first names another image, so docker's rename line appears.
+    await writeTar(join(work, 'other.tar'), [{ name: 'other.txt', data: 'other\n' }]);
+    assert.equal((await daemon.docker(['import', join(work, 'other.tar'), 'legacy:v1'])).code, 0);
+    const r = await daemon.docker(['load', '-i', legacyFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^The image legacy:v1 already exists, renaming the old one with ID sha256:[a-f0-9]{64} to empty string\nLoaded image: legacy:v1\n$/);
+    assert.equal((await daemon.docker(['run', '--rm', 'legacy:v1', 'echo', 'legacy ok'])).stdout, 'legacy ok\n');
+    // A config whose name does not match its bytes is refused.
+    const wrong = legacy.map((e) => (e.name === `${configHex}.json` ? { ...e, name: `${'0'.repeat(64)}.json` } : e.name === 'manifest.json' ? { ...e, data: Buffer.from(e.data!.toString().replace(configHex, '0'.repeat(64))) } : e));
+    await writeTar(join(work, 'wrong.tar'), wrong);
+    const bad = await daemon.berth(['load', '-i', join(work, 'wrong.tar')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /digest mismatch/);
+  });
+
   test('load archives made by skopeo: docker-archive and oci-archive', async () => {
     const dockerArchive = join(work, 'skopeo-docker.tar');
     const ociArchive = join(work, 'skopeo-oci.tar');
