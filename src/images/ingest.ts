@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import type { ContentStore } from '../store/content.js';
 import { chainIds } from '../util/digest.js';
-import { SystemError } from '../util/errors.js';
+import { DigestMismatchError, SystemError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from './oci.js';
 import type { SnapshotStore } from './snapshots.js';
@@ -157,6 +157,69 @@ export async function ingestLayer(
     tar.destroy();
     throw err;
   }
+}
+
+/**
+ * ingestLayer for a layer already in a file of its own (a load's temp file): an uncompressed tar
+ * is unpacked from the file and then moved into the content store as the blob, instead of being
+ * written a second time. The file is consumed (moved or left for the caller to delete).
+ */
+export async function ingestLayerFile(
+  deps: IngestDeps,
+  file: string,
+  diffId: string,
+  chainId: string,
+  tracker?: LayerTracker,
+): Promise<IngestedLayer> {
+  if (!fs.existsSync(file) && deps.content.has(diffId)) {
+    // The same member twice in one archive: the first use already moved it into the store.
+    return ingestLayer(deps, deps.content.createReadStream(diffId), diffId, chainId, tracker);
+  }
+  const head = Buffer.alloc(4);
+  const fh = await fsp.open(file, 'r');
+  let size: number;
+  try {
+    await fh.read(head, 0, 4, 0);
+    size = (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
+  const compressed = (head[0] === 0x1f && head[1] === 0x8b) || head.readUInt32LE(0) === 0xfd2fb528;
+  if (compressed || deps.content.has(diffId)) {
+    return ingestLayer(deps, fs.createReadStream(file, { highWaterMark: 1 << 20 }), diffId, chainId, tracker);
+  }
+  const { content, snapshots } = deps;
+  tracker?.uses.blobs.add(diffId);
+  tracker?.uses.snapshots.add(chainId);
+  let unpacked: number | undefined;
+  if (!snapshots.has(chainId)) {
+    const result = await snapshots.prepare(chainId, async (dir) => {
+      const hash = createHash('sha256');
+      const src = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+      src.on('data', (c) => hash.update(c as Buffer));
+      let applied;
+      try {
+        applied = await applyLayer(src, dir);
+      } catch (err) {
+        src.destroy();
+        // The bytes decide which error it is: not the layer the config names, or a bad layer.
+        const whole = createHash('sha256');
+        for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) whole.update(c);
+        const actual = 'sha256:' + whole.digest('hex');
+        if (actual !== diffId) throw new DigestMismatchError(diffId, actual, `layer ${diffId}: diff_id`);
+        throw err;
+      }
+      const actual = 'sha256:' + hash.digest('hex');
+      if (actual !== diffId) throw new DigestMismatchError(diffId, actual, `layer ${diffId}: diff_id`);
+      return { size: applied.size };
+    });
+    if (result.created) tracker?.snapshots.add(chainId);
+    unpacked = result.size;
+  }
+  // adopt() hashes the bytes again (from the page cache) before the blob takes its name.
+  if (await content.adopt(diffId, file)) tracker?.blobs.add(diffId);
+  unpacked ??= (await snapshots.info(chainId))?.size;
+  return { diffId, chainId, size: unpacked ?? 0, tarSize: size };
 }
 
 /**

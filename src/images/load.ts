@@ -16,7 +16,7 @@ import type { ImageReference } from '../registry/types.js';
 import type { ContentStore } from '../store/content.js';
 import { chainIds, isDigest } from '../util/digest.js';
 import { DigestMismatchError } from '../util/errors.js';
-import { ingestLayer, LayerTracker, parseImageConfig, storeImageBlobs, type IngestDeps, type IngestedLayer } from './ingest.js';
+import { ingestLayer, ingestLayerFile, LayerTracker, parseImageConfig, storeImageBlobs, type IngestDeps, type IngestedLayer } from './ingest.js';
 import { isIndexMediaType, type Descriptor, type ImageIndex, type ImageManifest } from './oci.js';
 import type { SnapshotStore } from './snapshots.js';
 import type { ImageStore } from './store.js';
@@ -175,11 +175,16 @@ export async function loadImages(deps: LoadDeps, source: Readable): Promise<Load
       const layers: IngestedLayer[] = [];
       for (let i = 0; i < c.layers.length; i++) {
         const { path, rawDigest } = c.layers[i];
+        // An uncompressed layer named by its diff ID is checked by the ingest itself, straight
+        // from its temp file; a blob named by another digest (compressed) is hashed on the way.
+        if (!rawDigest || rawDigest === diffIds[i]) {
+          layers.push(await ingestLayerFile(ingestDeps, archive.filePath(path), diffIds[i]!, chains[i]!, tracker));
+          continue;
+        }
         const { stream } = archive.open(path);
-        // An uncompressed layer named by its diff ID is checked by the ingest itself.
-        const check = rawDigest && rawDigest !== diffIds[i] ? tap(stream) : undefined;
-        layers.push(await ingestLayer(ingestDeps, check?.stream ?? stream, diffIds[i], chains[i], tracker));
-        if (check && check.digest() !== rawDigest) throw new DigestMismatchError(rawDigest!, check.digest(), `layer ${path}`);
+        const check = tap(stream);
+        layers.push(await ingestLayer(ingestDeps, check.stream, diffIds[i]!, chains[i]!, tracker));
+        if (check.digest() !== rawDigest) throw new DigestMismatchError(rawDigest, check.digest(), `layer ${path}`);
       }
       const blobs = await storeImageBlobs(deps.content, c.configBytes, layers, tracker);
       stored.push({ id: blobs.configDigest, manifestDigest: blobs.manifestDigest, layers, created: config.created ?? '', refs: c.refs });

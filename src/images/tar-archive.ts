@@ -167,6 +167,13 @@ export class ExtractedArchive {
     return fsp.readFile(e.tmp);
   }
 
+  /** The temp file holding a member (callers may move it away; dispose() removes the rest). */
+  filePath(path: string): string {
+    const e = this.resolve(path);
+    if (!e) throw new ArchiveError(`invalid archive: ${JSON.stringify(path)} is missing`);
+    return e.tmp;
+  }
+
   open(path: string): { stream: Readable; size: number } {
     const e = this.resolve(path);
     if (!e) throw new ArchiveError(`invalid archive: ${JSON.stringify(path)} is missing`);
