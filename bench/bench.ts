@@ -7,7 +7,7 @@
 //   - fifty running containers (./fifty.ts): time to start them, `ps` latency, engine memory
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
@@ -76,6 +76,24 @@ interface Figures {
   pushMBps?: number;
   idleRssMiB: number;
   fifty?: FiftyFigures;
+  /** docker save / docker load of the bench image, archive MB per second. */
+  saveMBps?: number;
+  loadMBps?: number;
+}
+
+/** save to a file, rmi, load it back: the archive's MB/s each way (medians of PULL_RUNS). */
+async function saveLoad(run: (args: string[]) => Promise<{ code: number; stderr: string }>, ref: string, file: string): Promise<{ save: number; load: number }> {
+  const saves: number[] = [];
+  const loads: number[] = [];
+  for (let i = 0; i < PULL_RUNS; i++) {
+    rmSync(file, { force: true });
+    saves.push(await timeIt(() => run(['save', '-o', file, ref])));
+    await run(['rmi', '-f', ref]);
+    loads.push(await timeIt(() => run(['load', '-q', '-i', file])));
+  }
+  const mb = statSync(file).size / 1e6;
+  rmSync(file, { force: true });
+  return { save: mb / (median(saves) / 1000), load: mb / (median(loads) / 1000) };
 }
 
 function row(name: string, berth: number | undefined, docker: number | undefined, unit: string, lowerIsBetter: boolean): string {
@@ -122,6 +140,10 @@ async function main(): Promise<void> {
     berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
     berth.pushMBps = await pushThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
     berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot));
+    const archive = join(REPO_ROOT, '.tmp', 'bench-save.tar');
+    const berthSL = await saveLoad((args) => daemon.docker(args), benchRef, archive);
+    berth.saveMBps = berthSL.save;
+    berth.loadMBps = berthSL.load;
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -145,6 +167,9 @@ async function main(): Promise<void> {
         dockerPulls.push(await timeIt(() => dockerCmd(['pull', '-q', benchRef])));
       }
       docker.pushMBps = await pushThroughput(dockerCmd, benchRef, compressedBytes);
+      const dockerSL = await saveLoad(dockerCmd, benchRef, archive);
+      docker.saveMBps = dockerSL.save;
+      docker.loadMBps = dockerSL.load;
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
@@ -160,6 +185,8 @@ async function main(): Promise<void> {
       row('exec latency, docker CLI (median)', berth.execDockerCli, docker?.execDockerCli, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row(`push, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pushMBps, docker?.pushMBps, 'MB/s', false),
+      row('save of the bench image (median)', berth.saveMBps, docker?.saveMBps, 'MB/s', false),
+      row('load of the bench image (median)', berth.loadMBps, docker?.loadMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
       row(`start ${FIFTY} detached, docker CLI (total)`, berth.fifty?.startAllMs, docker?.fifty?.startAllMs, 'ms', true),
       row(`ps with ${FIFTY} running, docker CLI (median)`, berth.fifty?.psMs, docker?.fifty?.psMs, 'ms', true),

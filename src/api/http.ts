@@ -155,3 +155,18 @@ class HijackedResponse extends Duplex {
     this.ctx.res!.end(cb);
   }
 }
+
+/**
+ * Reads and drops the rest of a request body, so an error answered before an upload ended reaches
+ * the client instead of a broken pipe (docker load/import/cp stream large bodies).
+ */
+export async function drainRequest(req: IncomingMessage): Promise<void> {
+  if (req.readableEnded || req.destroyed) return;
+  await new Promise<void>((resolve) => {
+    req.once('end', resolve);
+    req.once('close', resolve);
+    req.once('error', () => resolve());
+    req.unpipe();
+    req.resume();
+  });
+}

@@ -5,6 +5,7 @@ import { familiarString, parseReference } from '../registry/reference.js';
 import type { RegistryAuth } from '../registry/types.js';
 import { errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { humanSize } from '../util/human.js';
+import { handleImport } from './images-io.js';
 import type { Router } from './router.js';
 import { type ApiContext, boolQuery, commonHeaders, sendJson } from './http.js';
 
@@ -33,7 +34,7 @@ export function progressBar(current: number, total: number): string {
 export function registerImageRoutes(router: Router, daemon: Daemon): void {
   router.add('POST', '/images/create', async (ctx) => {
     const fromImage = ctx.query.get('fromImage');
-    if (ctx.query.get('fromSrc') !== null) throw new InvalidParameterError('importing images is not supported yet');
+    if (ctx.query.get('fromSrc') !== null) return handleImport(ctx, daemon);
     if (!fromImage) throw new InvalidParameterError('"fromImage" is required');
     const tag = ctx.query.get('tag') ?? '';
     let refText = fromImage;

@@ -51,6 +51,8 @@ export interface RequestOptions {
   query?: Query;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A raw request body (a tar for load, import, cp), sent chunked instead of `body`. */
+  stream?: NodeJS.ReadableStream;
 }
 
 function queryString(query?: Query): string {
@@ -129,7 +131,12 @@ export class ApiClient {
         readAll(res).then((buf) => reject(errorFromBody(status, buf)), reject);
       });
       req.on('error', (err: NodeJS.ErrnoException) => reject(this.toConnectError(err)));
-      req.end(body);
+      if (opts.stream) {
+        opts.stream.on('error', (err: Error) => req.destroy(err));
+        opts.stream.pipe(req);
+      } else {
+        req.end(body);
+      }
     });
   }
 

@@ -71,6 +71,26 @@ const COMMANDS: Record<string, string> = {
   'container stats': 'stats',
   build: 'build',
   'image build': 'build',
+  // images and files in and out (issue 5)
+  history: 'history',
+  'image history': 'history',
+  'image prune': 'image-prune',
+  save: 'save',
+  'image save': 'save',
+  load: 'load',
+  'image load': 'load',
+  import: 'import',
+  'image import': 'import',
+  commit: 'commit',
+  'container commit': 'commit',
+  export: 'export',
+  'container export': 'export',
+  diff: 'diff',
+  'container diff': 'diff',
+  cp: 'cp',
+  'container cp': 'cp',
+  'system df': 'system-df',
+  'system prune': 'system-prune',
 };
 
 const USAGE = `
@@ -91,14 +111,22 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  system      Manage berth
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container
-  exec        Execute a command in a running container
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
   events      Get real time events from the server
+  exec        Execute a command in a running container
+  export      Export a container's filesystem as a tar archive
+  history     Show the history of an image
+  import      Import the contents from a tarball to create a filesystem image
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
+  load        Load an image from a tar archive or STDIN
   login       Authenticate to a registry
   logout      Log out from a registry
   logs        Fetch the logs of a container
@@ -107,6 +135,7 @@ Commands:
   restart     Restart one or more containers
   rm          Remove one or more containers
   rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
   start       Start one or more stopped containers
   stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers

@@ -10,11 +10,13 @@ import { registerEventRoutes } from '../api/events.js';
 import { registerLifecycleRoutes } from '../api/lifecycle.js';
 import { EventBus } from '../events/bus.js';
 import { registerExecRoutes } from '../api/exec.js';
-import { registerHistoryRoutes } from '../api/history.js';
 import { Builder } from '../build/executor.js';
 import { registerImageRoutes } from '../api/images.js';
 import { registerAuthRoutes } from '../api/auth.js';
 import { registerPushRoutes } from '../api/push.js';
+import { registerImageIoRoutes } from '../api/images-io.js';
+import { registerArchiveRoutes } from '../api/archive.js';
+import { registerPruneFallbacks, registerSystemDfRoutes } from '../api/system-df.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerStatsRoutes } from '../api/stats.js';
@@ -119,7 +121,10 @@ export class Daemon {
     registerStatsRoutes(router, daemon);
     registerExecRoutes(router, daemon);
     registerBuildRoutes(router, daemon.builder);
-    registerHistoryRoutes(router, daemon);
+    registerImageIoRoutes(router, daemon);
+    registerArchiveRoutes(router, daemon);
+    registerSystemDfRoutes(router, daemon);
+    registerPruneFallbacks(router);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');

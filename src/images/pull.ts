@@ -188,6 +188,9 @@ export async function pullImage(deps: PullDeps, ref: ImageReference, opts: PullO
       const chainId = chains[i];
       const diffId = diffIds[i];
       if (present[i]) {
+        // The snapshot outlived its blob (a container kept the layer while its image went):
+        // fetch the blob again so the image is whole (save needs it), without unpacking.
+        if (!content.has(desc.digest)) await fetchBlobOnly(deps, image, desc, opts);
         const info = await snapshots.info(chainId);
         return { descriptor: desc, diffId, chainId, size: info?.size ?? 0 };
       }
@@ -207,6 +210,20 @@ export async function pullImage(deps: PullDeps, ref: ImageReference, opts: PullO
     configBytes: image.configBytes,
     layers: results.map((r) => (r as PromiseFulfilledResult<PulledLayer>).value),
   };
+}
+
+async function fetchBlobOnly(deps: PullDeps, image: ResolvedImage, desc: Descriptor, opts: PullOptions): Promise<void> {
+  const writer = await deps.content.createWriter({ digest: desc.digest, size: desc.size });
+  try {
+    const source = await deps.registry.fetchBlob(image, desc, { auth: opts.auth, signal: opts.signal });
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (!writer.write(chunk)) await new Promise((r) => writer.once('drain', r));
+    }
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
 }
 
 /** Runs (or joins) the job making one layer's snapshot, relaying its progress to this pull. */

@@ -2,7 +2,7 @@
 // and deletion that frees only what nothing else refers to.
 import type { ContentStore } from '../store/content.js';
 import type { ImageRecord, MetadataStore } from '../store/metadata.js';
-import { ConflictError, NotFoundError } from '../util/errors.js';
+import { ConflictError, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { canonicalString, familiarString, parseReference } from '../registry/reference.js';
 import type { ImageReference } from '../registry/types.js';
 import type { ImageConfig } from './oci.js';
@@ -28,12 +28,22 @@ const HEX_PREFIX = /^[a-f0-9]{1,64}$/;
 export class ImageStore {
   private users: ImageUsers = { containersUsing: () => [], chainIdsInUse: () => new Set() };
   private readonly configCache = new Map<string, ImageConfig>();
+  private readonly held = new Set<{ blobs: Set<string>; snapshots: Set<string> }>();
 
   constructor(
     private readonly meta: MetadataStore,
     private readonly content: ContentStore,
     private readonly snapshots: SnapshotStore,
   ) {}
+
+  /**
+   * Keeps what an operation in progress (load, import, commit) made from garbage collection until
+   * its image is recorded. Returns the release function.
+   */
+  hold(refs: { blobs: Set<string>; snapshots: Set<string> }): () => void {
+    this.held.add(refs);
+    return () => this.held.delete(refs);
+  }
 
   setUsers(users: ImageUsers): void {
     this.users = users;
@@ -109,6 +119,11 @@ export class ImageStore {
     return this.meta.listImages().map((record) => ({ record, config: this.config(record.id) }));
   }
 
+  /** Canonical tag names of an image ("docker.io/library/busybox:latest"). */
+  tagNames(id: string): string[] {
+    return this.meta.tagsOf(id);
+  }
+
   repoTags(id: string): string[] {
     return this.meta.tagsOf(id).map((name) => familiarString(parseReference(name)));
   }
@@ -125,7 +140,7 @@ export class ImageStore {
     const { record, config } = image;
     const out: Record<string, unknown> = {
       Id: record.id,
-      ParentId: '',
+      ParentId: record.parent ?? '',
       RepoTags: this.repoTags(record.id),
       RepoDigests: this.repoDigests(record),
       Created: Math.floor(Date.parse(record.created || '1970-01-01T00:00:00Z') / 1000),
@@ -146,8 +161,8 @@ export class ImageStore {
       Id: record.id,
       RepoTags: this.repoTags(record.id),
       RepoDigests: this.repoDigests(record),
-      Parent: '',
-      Comment: config.history?.[config.history.length - 1]?.comment ?? '',
+      Parent: record.parent ?? '',
+      Comment: (config as { comment?: string }).comment ?? config.history?.[config.history.length - 1]?.comment ?? '',
       Created: record.created || '0001-01-01T00:00:00Z',
       DockerVersion: '',
       Author: config.author ?? '',
@@ -178,12 +193,7 @@ export class ImageStore {
       Variant: config.variant,
       Os: config.os,
       Size: record.size,
-      GraphDriver: {
-        Name: 'overlay2',
-        Data: {
-          LowerDir: record.chainIds.slice().reverse().map((id) => this.snapshots.diffPath(id)).join(':'),
-        },
-      },
+      GraphDriver: this.graphDriver(record),
       RootFS: { Type: 'layers', Layers: record.diffIds },
       Metadata: { LastTagTime: new Date(record.addedAt).toISOString() },
     };
@@ -237,8 +247,8 @@ export class ImageStore {
     return result;
   }
 
-  /** Remove snapshots and blobs that no image or container refers to any more. */
-  async collectGarbage(): Promise<string[]> {
+  /** Blobs and snapshots that some image or container refers to: what GC and rollbacks keep. */
+  liveRefs(): { blobs: Set<string>; chains: Set<string> } {
     const images = this.meta.listImages();
     const liveChains = this.users.chainIdsInUse();
     const liveBlobs = new Set<string>();
@@ -246,6 +256,10 @@ export class ImageStore {
       const r = root();
       r.chainIds.forEach((c) => liveChains.add(c));
       r.blobs.forEach((b) => liveBlobs.add(b));
+    }
+    for (const held of this.held) {
+      held.blobs.forEach((b) => liveBlobs.add(b));
+      held.snapshots.forEach((c) => liveChains.add(c));
     }
     for (const img of images) {
       img.chainIds.forEach((c) => liveChains.add(c));
@@ -259,6 +273,12 @@ export class ImageStore {
         // A missing manifest blob only means nothing more to keep for this image.
       }
     }
+    return { blobs: liveBlobs, chains: liveChains };
+  }
+
+  /** Remove snapshots and blobs that no image or container refers to any more. */
+  async collectGarbage(): Promise<string[]> {
+    const { blobs: liveBlobs, chains: liveChains } = this.liveRefs();
     const removed: string[] = [];
     for (const chainId of await this.snapshots.list()) {
       if (!liveChains.has(chainId)) {
@@ -270,6 +290,101 @@ export class ImageStore {
       if (!liveBlobs.has(digest)) await this.content.delete(digest);
     }
     return removed;
+  }
+
+  /** docker's overlay2 GraphDriver: the top layer as UpperDir, the others (top first) as LowerDir. */
+  private graphDriver(record: ImageRecord): { Name: string; Data: Record<string, string> | null } {
+    const dirs = record.chainIds.slice().reverse().map((id) => this.snapshots.diffPath(id));
+    if (dirs.length === 0) return { Name: 'overlay2', Data: null };
+    const data: Record<string, string> = { UpperDir: dirs[0] };
+    if (dirs.length > 1) data.LowerDir = dirs.slice(1).join(':');
+    return { Name: 'overlay2', Data: data };
+  }
+
+  /** POST /images/{name}/tag: point `target` (a reference with or without tag) at the image. */
+  tag(source: string, target: string): void {
+    const id = this.resolveId(source);
+    if (!id) throw new NotFoundError(`No such image: ${source}`);
+    const ref = parseReference(target);
+    if (ref.digest) throw new InvalidParameterError('refusing to create a tag with a digest reference');
+    const tag = ref.tag ?? 'latest';
+    this.meta.setTag(canonicalString({ domain: ref.domain, path: ref.path, tag }), id);
+  }
+
+  /** Images with neither a tag nor a digest: docker's dangling `<none>:<none>`. */
+  isDangling(record: ImageRecord): boolean {
+    return this.meta.tagsOf(record.id).length === 0 && record.repoDigests.length === 0;
+  }
+
+  /** GET /images/{name}/history: newest first, docker's shape. */
+  async history(nameOrId: string): Promise<Array<Record<string, unknown>>> {
+    const { record, config } = this.get(nameOrId);
+    const sizes = await Promise.all(record.chainIds.map(async (c) => (await this.snapshots.info(c))?.size ?? 0));
+    let entries = config.history ?? [];
+    if (entries.length === 0) entries = record.diffIds.map(() => ({ created: config.created }));
+    const out: Array<Record<string, unknown>> = [];
+    let layer = 0;
+    for (const h of entries) {
+      const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
+      out.push({
+        Id: '<missing>',
+        Created: Math.floor(Date.parse(h.created || '1970-01-01T00:00:00Z') / 1000) || 0,
+        CreatedBy: h.created_by ?? '',
+        Tags: null,
+        Size: size,
+        Comment: h.comment ?? '',
+      });
+    }
+    out.reverse();
+    if (out.length > 0) {
+      out[0].Id = record.id;
+      const tags = this.repoTags(record.id);
+      out[0].Tags = tags.length > 0 ? tags : null;
+    }
+    return out;
+  }
+
+  /** Unpacked bytes of the snapshots of the given chains (as recorded when they were made). */
+  async chainSizes(chainIds: Iterable<string>): Promise<number> {
+    let total = 0;
+    for (const c of chainIds) total += (await this.snapshots.info(c))?.size ?? 0;
+    return total;
+  }
+
+  /**
+   * POST /images/prune: images no container uses that are dangling (or, with `all`, any such
+   * image); `keep` vetoes an image (docker's until/label filters). Reclaimed space counts the
+   * snapshots that actually went away.
+   */
+  async prune(opts: { all: boolean; keep?: (image: StoredImage) => boolean }): Promise<{ deleted: DeleteResult; spaceReclaimed: number }> {
+    const deleted: DeleteResult = [];
+    const before = new Set(await this.snapshots.list());
+    const sizes = new Map<string, number>();
+    for (const c of before) sizes.set(c, (await this.snapshots.info(c))?.size ?? 0);
+    for (const image of this.list()) {
+      const { record } = image;
+      if (this.users.containersUsing(record.id).length > 0) continue;
+      if (!opts.all && !this.isDangling(record)) continue;
+      if (opts.keep?.(image)) continue;
+      const tags = this.meta.tagsOf(record.id);
+      this.meta.transaction(() => {
+        for (const tag of tags) {
+          this.meta.deleteTag(tag);
+          deleted.push({ Untagged: familiarString(parseReference(tag)) });
+        }
+        for (const digest of record.repoDigests) deleted.push({ Untagged: this.repoDigests({ ...record, repoDigests: [digest] })[0] });
+        this.meta.deleteImage(record.id);
+      });
+      this.configCache.delete(record.id);
+      deleted.push({ Deleted: record.id });
+    }
+    let spaceReclaimed = 0;
+    // Always collect: what removed containers held is free now even when no image went.
+    for (const chainId of await this.collectGarbage()) {
+      deleted.push({ Deleted: chainId });
+      spaceReclaimed += sizes.get(chainId) ?? 0;
+    }
+    return { deleted, spaceReclaimed };
   }
 
   private namedTag(nameOrId: string, tags: string[]): string | undefined {

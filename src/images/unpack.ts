@@ -147,6 +147,14 @@ export interface ApplyResult {
   entries: number;
 }
 
+/** For tars that are not image layers (docker cp into a container, on the client side too). */
+export interface ApplyOptions {
+  /** false: `.wh.` names are ordinary files, not whiteouts. */
+  whiteouts?: boolean;
+  /** Owner for every entry instead of the tar's (docker cp without -a: root). */
+  owner?: { uid: number; gid: number };
+}
+
 type Kind = 'dir' | 'file' | 'symlink' | 'whiteout' | 'other';
 
 interface Node {
@@ -202,6 +210,7 @@ class Applier {
   constructor(
     private readonly target: string,
     emptyTarget: boolean,
+    private readonly opts: ApplyOptions = {},
   ) {
     this.root = { kind: 'dir', children: new Map(), complete: emptyTarget };
   }
@@ -269,9 +278,14 @@ class Applier {
     parent.children!.delete(parts[parts.length - 1]);
   }
 
+  private ids(h: TarHeaders, pax: Record<string, string> | null): [number, number] {
+    if (this.opts.owner) return [this.opts.owner.uid, this.opts.owner.gid];
+    return [paxInt(pax, 'uid') ?? h.uid ?? 0, paxInt(pax, 'gid') ?? h.gid ?? 0];
+  }
+
   private owner(p: string, h: TarHeaders, pax: Record<string, string> | null): void {
     if (!this.isRoot) return;
-    fs.lchownSync(p, paxInt(pax, 'uid') ?? h.uid ?? 0, paxInt(pax, 'gid') ?? h.gid ?? 0);
+    fs.lchownSync(p, ...this.ids(h, pax));
   }
 
   async apply(entry: TarEntry): Promise<void> {
@@ -281,7 +295,7 @@ class Applier {
     const parts = cleanEntryPath(h.name);
     const base = parts[parts.length - 1];
 
-    if (base !== undefined && base.startsWith(WH_PREFIX)) {
+    if (base !== undefined && base.startsWith(WH_PREFIX) && this.opts.whiteouts !== false) {
       entry.resume();
       return this.whiteout(parts, h.name);
     }
@@ -378,7 +392,7 @@ class Applier {
         entry.once('end', resolve);
         entry.once('error', reject);
       });
-      if (this.isRoot) fs.fchownSync(fd, paxInt(pax, 'uid') ?? h.uid ?? 0, paxInt(pax, 'gid') ?? h.gid ?? 0);
+      if (this.isRoot) fs.fchownSync(fd, ...this.ids(h, pax));
       fs.fchmodSync(fd, (h.mode ?? 0o644) & 0o7777);
       const mtime = entryMtime(h, pax);
       fs.futimesSync(fd, mtime, mtime);
@@ -592,9 +606,9 @@ async function run(cmd: string, args: string[], input?: string): Promise<void> {
  * write outside `targetDir` with UnsafeLayerError naming the entry. On failure `targetDir` is left
  * partially filled: the caller (SnapshotStore) discards it.
  */
-export async function applyLayer(tar: Readable, targetDir: string): Promise<ApplyResult> {
+export async function applyLayer(tar: Readable, targetDir: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   const empty = fs.readdirSync(targetDir).length === 0;
-  const applier = new Applier(targetDir, empty);
+  const applier = new Applier(targetDir, empty, options);
   const extract = tarStream.extract();
   // Feed by hand: tar-stream's extract is a streamx stream; stream.pipeline's mixing of the two
   // mishandles errors on either side.

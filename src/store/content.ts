@@ -177,6 +177,40 @@ export class ContentStore {
     return new IngestWriter(this, expected, { fd, tmp }, finish);
   }
 
+  /**
+   * Takes over a file that already holds a blob (a layer tar a load unpacked to a temp file on the
+   * same filesystem): hashes it, fsyncs it and renames it into place, saving a second full write.
+   * DigestMismatchError when the bytes are not `digest`. Returns false when the blob was there.
+   */
+  async adopt(digest: string, file: string): Promise<boolean> {
+    assertDigest(digest);
+    if (this.has(digest)) return false;
+    const hash = createHash('sha256');
+    const fh = await fsp.open(file, 'r');
+    try {
+      for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) hash.update(chunk);
+      const actual = 'sha256:' + hash.digest('hex');
+      if (actual !== digest) throw new DigestMismatchError(digest, actual, 'blob');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.chmod(file, 0o600);
+    try {
+      await fsp.rename(file, this.path(digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      // Another filesystem: copy into the ingest dir (ours), then rename from there.
+      const tmp = join(this.ingestDir, `${digestHex(digest)}.${process.pid}.${randomBytes(6).toString('hex')}`);
+      await fsp.copyFile(file, tmp);
+      const copy = await fsp.open(tmp, 'r');
+      await copy.sync().finally(() => copy.close());
+      await fsp.rename(tmp, this.path(digest));
+    }
+    await fsyncDir(this.blobsDir);
+    return true;
+  }
+
   async delete(digest: string): Promise<void> {
     await fsp.rm(this.path(digest), { force: true });
   }

@@ -20,6 +20,8 @@ export interface ImageRecord {
   created: string;
   /** When berth stored it (ms since epoch). */
   addedAt: number;
+  /** The image a commit was made from (docker's Parent), when berth made it. */
+  parent?: string;
 }
 
 type Row = { json: string };
