@@ -3,13 +3,15 @@
 // exec root can be rebuilt or cleaned from it after a daemon restart.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ImageStore } from '../images/store.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import { familiarString, parseReference } from '../registry/reference.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
-import { createNetns, removeNetns } from '../runtime/netns.js';
+import type { EndpointRequest, NetworkManager } from '../network/manager.js';
+import type { NetworkRecord } from '../network/model.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
 import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
 import type { MetadataStore } from '../store/metadata.js';
@@ -35,6 +37,7 @@ export interface CreateRequest {
   name?: string;
   config: ContainerConfig;
   hostConfig: HostConfig;
+  networkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest | null> | null } | null;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -52,6 +55,7 @@ export class ContainerManager {
   private readonly runtime: OciRuntime;
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  private network!: NetworkManager;
 
   constructor(
     private readonly meta: MetadataStore,
@@ -72,6 +76,11 @@ export class ContainerManager {
         this.list().filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Status === 'running' || c.state.Status === 'paused' })),
       chainIdsInUse: () => new Set(this.list().flatMap((c) => c.chainIds)),
     });
+  }
+
+  /** Networking is wired after construction (the network manager reads container records). */
+  setNetworking(network: NetworkManager): void {
+    this.network = network;
   }
 
   private get exitDir(): string {
@@ -152,7 +161,7 @@ export class ContainerManager {
     const id = randomBytes(32).toString('hex');
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const merged: ContainerConfig = {
-      Hostname: config.Hostname || id.slice(0, 12),
+      Hostname: config.Hostname || (hostConfig.NetworkMode === 'host' ? osHostname() : id.slice(0, 12)),
       Domainname: config.Domainname ?? '',
       User: config.User ?? imageDefaults.User ?? '',
       AttachStdin: config.AttachStdin ?? false,
@@ -188,6 +197,8 @@ export class ContainerManager {
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
     };
+    record.networks = this.network.endpointsForCreate(record.hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig ?? undefined);
+    this.network.validateHostConfig(record);
     await mkdir(join(containerDir, 'upper'), { recursive: true });
     await mkdir(join(containerDir, 'work'), { recursive: true });
     await mkdir(join(containerDir, 'merged'), { recursive: true });
@@ -221,15 +232,15 @@ export class ContainerManager {
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const bundleDir = join(this.paths.execRoot, 'containers', id);
     const rootfs = join(containerDir, 'merged');
-    const netnsName = `berth-${id.slice(0, 12)}`;
     let mounted = false;
-    let netnsCreated = false;
+    let netUp = false;
     const t0 = performance.now();
     const phases: Record<string, number> = {};
     const mark = (name: string) => (phases[name] = Math.round(performance.now() - t0));
     try {
       // Independent steps run side by side: each is a helper process, and spawning is slow here.
-      const [, netnsPath, etc] = await Promise.all([
+      // allSettled: a failed step must not leave another one finishing after the cleanup ran.
+      const steps = await Promise.allSettled([
         mkdir(bundleDir, { recursive: true }).then(() =>
           mountOverlay({
             lowerDirs: c.chainIds.slice().reverse().map((chainId) => this.snapshots.diffPath(chainId)),
@@ -240,13 +251,15 @@ export class ContainerManager {
             mounted = true;
           }),
         ),
-        createNetns(netnsName).then((path) => {
-          netnsCreated = true;
-          return path;
+        this.network.setUp(c, containerDir).then((n) => {
+          netUp = true;
+          return n;
         }),
-        this.writeEtcFiles(c, containerDir),
         rm(join(this.exitDir, id), { force: true }),
       ]);
+      const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const net = (steps[1] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['setUp']>>>).value;
       mark('prepared');
       const user = await resolveUser(rootfs, c.config.User ?? '');
       const hostname = c.config.Hostname ?? id.slice(0, 12);
@@ -259,11 +272,12 @@ export class ContainerManager {
         hostname,
         terminal: c.config.Tty ?? false,
         readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
-        netnsPath,
+        netnsPath: net.netnsPath,
+        hostNetwork: net.hostNetwork,
         cgroupsPath: `/berth/${id}`,
-        etcHostsPath: etc.hosts,
-        resolvConfPath: etc.resolvConf,
-        hostnamePath: etc.hostname,
+        etcHostsPath: net.etc.hosts,
+        resolvConfPath: net.etc.resolvConf,
+        hostnamePath: net.etc.hostname,
       });
       await writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec));
       const { pid } = await this.runtime.create(id, { bundleDir, logPath: c.logPath, exitDir: this.exitDir, name: c.name });
@@ -283,15 +297,17 @@ export class ContainerManager {
           FinishedAt: r.state.FinishedAt,
           OOMKilled: false,
         };
-        r.hostnamePath = etc.hostname;
-        r.hostsPath = etc.hosts;
-        r.resolvConfPath = etc.resolvConf;
+        r.hostnamePath = net.etc.hostname;
+        r.hostsPath = net.etc.hosts;
+        r.resolvConfPath = net.etc.resolvConf;
+        r.networks = net.networks;
+        r.ports = net.ports;
       });
       log.debug({ id }, 'container started');
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
-      if (netnsCreated) await removeNetns(netnsName).catch(() => undefined);
+      if (netUp) await this.network.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
       const exitCode = err instanceof RuntimeExecError ? (err.kind === 'not-found' ? 127 : err.kind === 'permission' ? 126 : 128) : 128;
       const message = errorMessage(err);
@@ -308,25 +324,6 @@ export class ContainerManager {
     }
   }
 
-  /** /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted as docker does. */
-  private async writeEtcFiles(c: ContainerRecord, containerDir: string): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
-    const hostname = join(containerDir, 'hostname');
-    const hosts = join(containerDir, 'hosts');
-    const resolvConf = join(containerDir, 'resolv.conf');
-    const h = c.config.Hostname ?? c.id.slice(0, 12);
-    await writeFile(hostname, `${h}\n`);
-    await writeFile(
-      hosts,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${h}\n`,
-    );
-    try {
-      await copyFile('/etc/resolv.conf', resolvConf);
-    } catch {
-      await writeFile(resolvConf, '');
-    }
-    return { hostname, hosts, resolvConf };
-  }
-
   /** Called for every exit conmon reports (or that happened while berthd was away). */
   private async onExit(id: string, code: number): Promise<void> {
     const c = this.meta.getContainerJson<ContainerRecord>(id);
@@ -338,6 +335,8 @@ export class ContainerManager {
       await this.teardown(current);
       this.update(id, (r) => {
         r.state = { ...r.state, Status: 'exited', Pid: 0, ExitCode: code, FinishedAt: new Date().toISOString(), OOMKilled: oom ?? false };
+        r.ports = undefined;
+        for (const ep of Object.values(r.networks ?? {})) Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', DNSNames: null });
       });
       log.debug({ id, code }, 'container exited');
     });
@@ -353,7 +352,7 @@ export class ContainerManager {
     // The process is gone: runc's record, the netns and the rootfs mount can go at once.
     await Promise.all([
       this.runtime.delete(c.id, { force: true }).catch((err) => log.debug({ err, id: c.id }, 'runc delete')),
-      removeNetns(`berth-${c.id.slice(0, 12)}`).catch((err) => log.debug({ err, id: c.id }, 'netns remove')),
+      this.network.tearDown(c).catch((err) => log.warn({ err, id: c.id }, 'network teardown')),
       unmount(join(this.paths.dataRoot, 'containers', c.id, 'merged')).catch((err) => log.warn({ err, id: c.id }, 'unmount failed')),
     ]);
     await rm(join(this.paths.execRoot, 'containers', c.id), { recursive: true, force: true });
@@ -451,6 +450,26 @@ export class ContainerManager {
       this.meta.deleteContainer(c.id);
     });
     this.events.emit(`removed:${c.id}`);
+  }
+
+  /** docker network connect: attach now when running, else at the next start. */
+  async connectNetwork(idOrName: string, net: NetworkRecord, req: EndpointRequest): Promise<void> {
+    const c = this.get(idOrName);
+    await this.locked(c.id, async () => {
+      const ep = await this.network.connect(this.get(c.id), net, req);
+      this.update(c.id, (r) => (r.networks = { ...r.networks, [net.name]: ep }));
+    });
+  }
+
+  async disconnectNetwork(idOrName: string, net: NetworkRecord): Promise<void> {
+    const c = this.get(idOrName);
+    await this.locked(c.id, async () => {
+      await this.network.disconnect(this.get(c.id), net);
+      this.update(c.id, (r) => {
+        const { [net.name]: _gone, ...rest } = r.networks ?? {};
+        r.networks = rest;
+      });
+    });
   }
 
   private update(id: string, mutate: (r: ContainerRecord) => void): ContainerRecord {

@@ -18,6 +18,12 @@ export interface DaemonConfig {
   conmonPath: string;
   /** Unix socket group; docker uses "docker". Root-only (0660, gid 0) unless configured. */
   group?: string;
+  /** Device of the default bridge network (dockerd --bridge). */
+  bridge: string;
+  /** Gateway address/prefix of the default bridge (dockerd --bip). */
+  bip: string;
+  /** Where user-defined networks get their subnets (daemon.json default-address-pools). */
+  defaultAddressPools: Array<{ base: string; size: number }>;
 }
 
 export const DEFAULT_SOCKET = 'unix:///run/berth/berth.sock';
@@ -34,9 +40,12 @@ const FILE_KEYS: Record<string, keyof DaemonConfig> = {
   'insecure-registries': 'insecureRegistries',
   'live-restore': 'liveRestore',
   group: 'group',
+  bridge: 'bridge',
+  bip: 'bip',
+  'default-address-pools': 'defaultAddressPools',
 };
 /** Keys docker accepts that berth reads but whose feature lands later; accepted so a docker daemon.json loads. */
-const ACCEPTED_LATER = new Set(['bip', 'default-address-pools', 'default-runtime', 'runtimes', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
+const ACCEPTED_LATER = new Set(['default-runtime', 'runtimes', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -53,6 +62,9 @@ export function defaultConfig(): DaemonConfig {
     liveRestore: true,
     runtimePath: 'runc',
     conmonPath: 'conmon',
+    bridge: 'berth0',
+    bip: '10.199.0.1/16',
+    defaultAddressPools: [{ base: '10.200.0.0/16', size: 24 }],
   };
 }
 
@@ -71,6 +83,8 @@ Options:
       --registry-mirror list      Preferred registry mirror
       --insecure-registry list    Enable insecure registry communication
       --live-restore              Keep containers running when the daemon stops (default true)
+  -b, --bridge string             Attach containers to a network bridge (default "berth0")
+      --bip string                Specify network bridge IP (default "10.199.0.1/16")
   -h, --help                      Print usage
   -v, --version                   Print version information and quit
 `;
@@ -94,6 +108,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         'registry-mirror': { type: 'string', multiple: true },
         'insecure-registry': { type: 'string', multiple: true },
         'live-restore': { type: 'boolean' },
+        bridge: { type: 'string', short: 'b' },
+        bip: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -117,6 +133,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['registry-mirror']) fromFlags.registryMirrors = v['registry-mirror'];
   if (v['insecure-registry']) fromFlags.insecureRegistries = v['insecure-registry'];
   if (v['live-restore'] !== undefined) fromFlags.liveRestore = v['live-restore'];
+  if (v.bridge) fromFlags.bridge = checkBridge(v.bridge);
+  if (v.bip) fromFlags.bip = checkBip(v.bip);
 
   // dockerd refuses a directive given both ways rather than silently picking one.
   const fileKeyOf = (field: string) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field) ?? field;
@@ -130,6 +148,31 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   // The pidfile follows a non-default exec root so isolated instances never share one.
   if (!fromFlags.pidfile && !fromFile.pidfile && config.execRoot !== '/run/berth') config.pidfile = `${config.execRoot}/berthd.pid`;
   return { config, help: v.help ?? false, version: v.version ?? false };
+}
+
+function checkBridge(name: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(name)) throw new InvalidParameterError(`invalid bridge name: ${name}`);
+  return name;
+}
+
+function checkBip(bip: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(bip);
+  if (!m || m.slice(1, 5).some((p) => Number(p) > 255) || Number(m[5]) > 30 || Number(m[5]) < 8) {
+    throw new InvalidParameterError(`invalid bip: ${bip}: expected an IPv4 address with a prefix length, e.g. 10.199.0.1/16`);
+  }
+  return bip;
+}
+
+function checkPools(path: string, value: unknown): Array<{ base: string; size: number }> {
+  const bad = () => new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "default-address-pools" must be a list of {"base": "a.b.c.d/n", "size": n}`);
+  if (!Array.isArray(value) || value.length === 0) throw bad();
+  return value.map((p: unknown) => {
+    const o = p as { base?: unknown; size?: unknown };
+    if (typeof o !== 'object' || o === null || typeof o.base !== 'string' || typeof o.size !== 'number') throw bad();
+    const m = /^[\d.]+\/(\d{1,2})$/.exec(o.base);
+    if (!m || o.size < Number(m[1]) || o.size > 30) throw bad();
+    return { base: o.base, size: o.size };
+  });
 }
 
 function checkLogLevel(level: string): LogLevel {
@@ -176,6 +219,7 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
   const bad = (want: string) =>
     new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "${key}" must be ${want}`);
   const def = defaultConfig()[field];
+  if (field === 'defaultAddressPools') return checkPools(path, value);
   if (Array.isArray(def)) {
     if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
     return value;
@@ -185,5 +229,7 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
     return value;
   }
   if (typeof value !== 'string') throw bad('a string');
+  if (field === 'bip') return checkBip(value);
+  if (field === 'bridge') return checkBridge(value);
   return field === 'logLevel' ? checkLogLevel(value) : value;
 }

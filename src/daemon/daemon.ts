@@ -5,10 +5,12 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/containers.js';
 import { registerImageRoutes } from '../api/images.js';
+import { registerNetworkRoutes } from '../api/networks.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerSystemRoutes } from '../api/system.js';
 import { ContainerManager } from '../containers/manager.js';
+import { NetworkManager } from '../network/manager.js';
 import { PullService } from '../images/pull-service.js';
 import { SnapshotStore } from '../images/snapshots.js';
 import { ImageStore } from '../images/store.js';
@@ -28,6 +30,7 @@ export class Daemon {
   readonly images: ImageStore;
   readonly pulls: PullService;
   readonly containers: ContainerManager;
+  readonly networks: NetworkManager;
   readonly cgroupVersion: '1' | '2';
   private servers: Server[] = [];
 
@@ -48,6 +51,12 @@ export class Daemon {
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
       { runcPath: config.runtimePath, conmonPath: config.conmonPath },
     );
+    this.networks = new NetworkManager(
+      this.meta,
+      { dataRoot: config.dataRoot, bridgeName: config.bridge, bip: config.bip, addressPools: config.defaultAddressPools },
+      { list: () => this.containers.list(), find: (idOrName) => this.containers.find(idOrName) },
+    );
+    this.containers.setNetworking(this.networks);
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -56,10 +65,12 @@ export class Daemon {
     await daemon.content.init?.();
     await daemon.snapshots.init?.();
     await daemon.containers.init();
+    await daemon.networks.init();
     const router = new Router(logger('api'));
     registerSystemRoutes(router, daemon);
     registerImageRoutes(router, daemon);
     registerContainerRoutes(router, daemon);
+    registerNetworkRoutes(router, daemon);
     for (const host of config.hosts) {
       daemon.servers.push(await listen(router, host));
       log.info({ host }, 'API listening');
@@ -77,6 +88,7 @@ export class Daemon {
         if (c.state.Status === 'running') await this.containers.stop(c.id).catch((err) => log.warn({ err, id: c.id }, 'stop failed'));
       }
     }
+    this.networks.close();
     this.meta.close();
   }
 }
