@@ -38,6 +38,9 @@ const COMMANDS: Record<string, string> = {
   kill: 'kill',
   'container kill': 'kill',
   'system info': 'info',
+  network: 'network',
+  port: 'port',
+  'container port': 'port',
 };
 
 const USAGE = `
@@ -56,11 +59,13 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  network     Manage networks
 
 Commands:
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
   logs        Fetch the logs of a container
+  port        List port mappings or a specific mapping for the container
   rm          Remove one or more containers
   rmi         Remove one or more images
   stop        Stop one or more running containers

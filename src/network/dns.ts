@@ -16,7 +16,7 @@ const TYPE_ANY = 255;
 export interface DnsAnswerSource {
   /** IPv4 addresses for `name` as seen by the client at `clientIp`, or undefined when unknown. */
   lookup(name: string, clientIp: string): string[] | undefined;
-  /** Upstream servers for the client (empty: answer SERVFAIL). */
+  /** Upstream servers for the client, "ip" or "ip:port" (empty: answer SERVFAIL). */
   upstreams(clientIp: string): string[];
 }
 
@@ -107,7 +107,7 @@ export class NetworkDnsServer {
       return;
     }
     const upstreams = this.source.upstreams(clientIp);
-    if (upstreams.length === 0 || q.type === TYPE_AAAA && q.name === '') {
+    if (upstreams.length === 0) {
       send(reply(msg, q, 2, []));
       return;
     }
@@ -135,6 +135,7 @@ export class NetworkDnsServer {
       sock.close();
       send(answer);
     });
-    sock.send(msg, 53, upstreams[i]);
+    const [host, port] = upstreams[i].split(':');
+    sock.send(msg, port ? Number(port) : 53, host);
   }
 }

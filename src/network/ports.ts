@@ -24,6 +24,8 @@ export interface WantedPort {
   hostIp: string;
   /** 0: any free port. */
   hostPort: number;
+  /** "8000-8010": any free port of the range. */
+  hostRange?: [number, number];
 }
 
 export function splitPortKey(key: string): { port: number; protocol: 'tcp' | 'udp' } {
@@ -41,8 +43,12 @@ export function wantedPorts(portBindings: PortMap | undefined, publishAll: boole
     seen.add(`${port}/${protocol}`);
     for (const b of bindings ?? [{ HostIp: '', HostPort: '' }]) {
       const hp = b.HostPort ?? '';
-      if (hp !== '' && (!/^\d+$/.test(hp) || Number(hp) > 65535)) throw new InvalidParameterError(`invalid port specification: "${hp}"`);
-      out.push({ containerPort: port, protocol, hostIp: b.HostIp ?? '', hostPort: hp === '' ? 0 : Number(hp) });
+      const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
+      if (hp !== '' && (!m || Number(m[2] ?? m[1]) > 65535 || Number(m[2] ?? m[1]) < Number(m[1]))) {
+        throw new InvalidParameterError(`invalid port specification: "${hp}"`);
+      }
+      const range: [number, number] | undefined = m?.[2] ? [Number(m[1]), Number(m[2])] : undefined;
+      out.push({ containerPort: port, protocol, hostIp: b.HostIp ?? '', hostPort: hp === '' || range ? 0 : Number(hp), hostRange: range });
     }
   }
   if (publishAll) {
@@ -93,7 +99,14 @@ export async function allocatePorts(wanted: WantedPort[], taken: CniPortMapping[
     if (w.hostIp && !/^[\d.]+$/.test(w.hostIp)) throw new InvalidParameterError(`invalid host IP for a published port: ${w.hostIp} (IPv4 only)`);
     const shownIp = w.hostIp || '0.0.0.0';
     let hostPort = w.hostPort;
-    if (hostPort === 0) {
+    if (w.hostRange) {
+      let found = 0;
+      for (let cand = w.hostRange[0]; cand <= w.hostRange[1] && !found; cand++) {
+        if (!clash({ hostPort: cand, protocol: w.protocol, hostIp: w.hostIp }) && (await probe({ ...w, hostPort: cand }))) found = cand;
+      }
+      if (!found) throw new PortInUseError(`Bind for ${shownIp}:${w.hostRange[0]}-${w.hostRange[1]} failed: port is already allocated`);
+      hostPort = found;
+    } else if (hostPort === 0) {
       let found = 0;
       const start = EPHEMERAL_MIN + Math.floor(Math.random() * (EPHEMERAL_MAX - EPHEMERAL_MIN));
       for (let i = 0; i <= EPHEMERAL_MAX - EPHEMERAL_MIN && !found; i++) {
