@@ -293,6 +293,64 @@ describe('networking', () => {
     assert.deepEqual(leaks(), []);
   });
 
+  test('the berth CLI: network create/ls/inspect/connect/disconnect/rm/prune, port, run -P, --expose, port ranges, --network-alias', async () => {
+    const berth = async (args: string[], expect = 0) => {
+      const r = await daemon.berth(args);
+      assert.equal(r.code, expect, `berth ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+      return r;
+    };
+    const id = (await berth(['network', 'create', '--subnet', '10.215.88.0/28', '--label', 'env=test', '-o', 'com.docker.network.bridge.name=btcli0', 'clinet'])).stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.ok(existsSync('/sys/class/net/btcli0') === false, 'the bridge appears with the first container');
+    const ls = await berth(['network', 'ls']);
+    assert.match(ls.stdout, /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE$/m);
+    assert.match(ls.stdout, new RegExp(`^${id.slice(0, 12)}\\s+clinet\\s+bridge\\s+local$`, 'm'));
+    assert.equal((await berth(['network', 'ls', '-q', '--filter', 'label=env=test'])).stdout, `${id.slice(0, 12)}\n`);
+    assert.deepEqual(JSON.parse((await berth(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'clinet'])).stdout), [{ Subnet: '10.215.88.0/28', Gateway: '10.215.88.1' }]);
+    const bad = await berth(['network', 'create', '--subnet', 'nonsense', 'badnet'], 1);
+    assert.match(bad.stderr, /invalid subnet/);
+    const driver = await berth(['network', 'create', '-d', 'overlay', 'ov'], 1);
+    assert.match(driver.stderr, /overlay/);
+
+    const lo = 40000 + Math.floor(Math.random() * 9000);
+    await berth(['run', '-d', '--name', 'svc', '--network', 'clinet', '--network-alias', 'svc-alias', '-P', '--expose', '80', '-p', `127.0.0.1:${lo}-${lo + 20}:81`, '-p', '127.0.0.1::82-83', image(), ...httpd('svc')]);
+    assert.ok(existsSync('/sys/class/net/btcli0'));
+    const ports = (await berth(['port', 'svc'])).stdout;
+    assert.match(ports, /^80\/tcp -> 0\.0\.0\.0:\d+$/m);
+    const ranged = Number(/^81\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(ports)?.[1]);
+    assert.ok(ranged >= lo && ranged <= lo + 20, ports);
+    for (const p of [82, 83]) assert.match(ports, new RegExp(`^${p}/tcp -> 127\\.0\\.0\\.1:\\d+$`, 'm'));
+    const published = Number((await berth(['port', 'svc', '80'])).stdout.trim().split(':')[1]);
+    assert.equal((await retry(() => httpGet('127.0.0.1', published))).body, 'svc\n');
+    const none = await berth(['port', 'svc', '9999'], 1);
+    assert.match(none.stderr, /No public port '9999\/tcp' published for svc/);
+    const viaAlias = await berth(['run', '--rm', '--network', 'clinet', image(), 'timeout', '5', 'wget', '-q', '-O-', 'http://svc-alias/']);
+    assert.equal(viaAlias.stdout, 'svc\n');
+    const aliasOnBridge = await berth(['run', '--rm', '--network-alias', 'x', image(), 'true'], 125);
+    assert.match(aliasOnBridge.stderr, /user-defined networks/);
+
+    await berth(['run', '-d', '--name', 'joiner', image(), 'sleep', '60']);
+    await berth(['network', 'connect', '--alias', 'j2', 'clinet', 'joiner']);
+    const nets = JSON.parse((await berth(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'joiner'])).stdout);
+    assert.deepEqual(Object.keys(nets).sort(), ['bridge', 'clinet']);
+    assert.match(nets.clinet.IPAddress, /^10\.215\.88\.\d+$/);
+    assert.deepEqual(nets.clinet.Aliases, ['j2']);
+    const byAlias = await berth(['run', '--rm', '--network', 'clinet', image(), 'ping', '-c', '1', '-W', '3', 'j2']);
+    assert.match(byAlias.stdout, /1 packets received/);
+    await berth(['network', 'disconnect', 'clinet', 'joiner']);
+    const notConnected = await berth(['network', 'disconnect', 'clinet', 'joiner'], 1);
+    assert.match(notConnected.stderr, /is not connected to network clinet/);
+    await berth(['rm', '-f', 'svc', 'joiner']);
+    assert.deepEqual(leaks(), []);
+    assert.equal((await berth(['network', 'rm', 'clinet'])).stdout, 'clinet\n');
+    assert.ok(!existsSync('/sys/class/net/btcli0'));
+    const missing = await berth(['network', 'rm', 'clinet'], 1);
+    assert.match(missing.stderr, /network clinet not found/);
+    await berth(['network', 'create', 'leftover']);
+    const pruned = await berth(['network', 'prune', '-f']);
+    assert.equal(pruned.stdout, 'Deleted Networks:\nleftover\n\n');
+  });
+
   test('kill -9 of berthd: attachments of containers that ended meanwhile are released after the restart', async () => {
     await docker(['network', 'create', 'crashnet']);
     await docker(['run', '-d', '--name', 'stayer', '--network', 'crashnet', '-p', '127.0.0.1:0:80', image(), ...httpd('stayer')]);

@@ -82,7 +82,8 @@ function portRange(s: string, what: string): [number, number] {
   const m = /^(\d+)(?:-(\d+))?$/.exec(s);
   const lo = m ? Number(m[1]) : NaN;
   const hi = m ? Number(m[2] ?? m[1]) : NaN;
-  if (!m || lo < 1 || hi > 65535 || hi < lo) throw new Error(`invalid ${what}: ${s}`);
+  // A host port of 0 means "any", as in docker.
+  if (!m || lo < (what === 'hostPort' ? 0 : 1) || hi > 65535 || hi < lo || (lo === 0 && hi !== 0)) throw new Error(`invalid ${what}: ${s}`);
   return [lo, hi];
 }
 
