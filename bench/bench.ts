@@ -2,6 +2,7 @@
 //   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
 //   - berthd's idle RSS
+//   - HTTP through a published port: GET / to a busybox httpd at 127.0.0.1:<published>, 16 clients
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,26 @@ import { join } from 'node:path';
 import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
+import { httpLoad, type LoadResult } from './http-load.js';
+
+const HTTPD = ['sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'];
+
+/** Start a published busybox httpd through `cli`, load it from the host, remove it. */
+async function publishedHttp(cli: (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>, image: string): Promise<LoadResult> {
+  const name = `bench-httpd-${process.pid}`;
+  const run = await cli(['run', '-d', '--name', name, '-p', '127.0.0.1::80', image, ...HTTPD]);
+  if (run.code !== 0) throw new Error(`httpd container: ${run.stderr}`);
+  try {
+    const port = Number((await cli(['port', name, '80'])).stdout.trim().split(':').pop());
+    for (let i = 0; i < 50; i++) {
+      if (await httpLoad('127.0.0.1', port, { total: 1, concurrency: 1 }).then((r) => r.errors === 0, () => false)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return await httpLoad('127.0.0.1', port, { total: Number(process.env.BENCH_HTTP_REQUESTS ?? 3000), concurrency: 16 });
+  } finally {
+    await cli(['rm', '-f', name]);
+  }
+}
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
@@ -50,6 +71,7 @@ interface Figures {
   startDockerCli: number;
   pullMBps: number;
   idleRssMiB: number;
+  http?: LoadResult;
 }
 
 function row(name: string, berth: number | undefined, docker: number | undefined, unit: string, lowerIsBetter: boolean): string {
@@ -89,6 +111,7 @@ async function main(): Promise<void> {
       pulls.push(await timeIt(() => daemon.docker(['pull', '-q', benchRef])));
     }
     berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
+    berth.http = await publishedHttp((args) => daemon.docker(args), `${registry.host}/library/busybox:latest`);
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -107,6 +130,7 @@ async function main(): Promise<void> {
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
+      docker.http = await publishedHttp(dockerCmd, busybox);
     }
 
     const lines = [
@@ -116,6 +140,9 @@ async function main(): Promise<void> {
       row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
+      row('HTTP via published port, 16 clients', berth.http?.rps, docker?.http?.rps, 'req/s', false),
+      row('HTTP latency median', berth.http?.p50, docker?.http?.p50, 'ms', true),
+      row('HTTP latency p99', berth.http?.p99, docker?.http?.p99, 'ms', true),
       '',
       `runs: ${RUNS} starts, ${PULL_RUNS} pulls; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];

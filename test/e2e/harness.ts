@@ -50,9 +50,13 @@ export class TestDaemon {
     this.configFile = join(this.dir, 'daemon.json');
     this.logFile = join(this.dir, 'berthd.log');
     this.bridge = `bt${randomBytes(4).toString('hex')}`;
-    const r = randomInt(0, 256);
-    this.bip = `10.213.${r}.1/24`;
-    this.poolBase = `10.214.${r}.0/24`;
+    // Several instances run at once: a /26 of 10.213.0.0/16 for the default bridge and a /24 of
+    // 10.216.0.0/14 for user networks, avoiding ranges another bridge already routes.
+    const routes = spawnSync('ip', ['-4', '-o', 'route', 'show'], { encoding: 'utf8' }).stdout ?? '';
+    let r = randomInt(0, 1024);
+    for (let i = 0; i < 1024 && (routes.includes(`10.213.${r >> 2}.${(r & 3) * 64}/`) || routes.includes(`10.${216 + (r & 3)}.${r >> 2}.`)); i++) r = (r + 1) % 1024;
+    this.bip = `10.213.${r >> 2}.${(r & 3) * 64 + 1}/26`;
+    this.poolBase = `10.${216 + (r & 3)}.${r >> 2}.0/24`;
     writeFileSync(
       this.configFile,
       JSON.stringify({

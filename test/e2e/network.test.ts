@@ -135,7 +135,7 @@ describe('networking', () => {
 
     // The container has eth0 in the bip subnet and a default route via the gateway.
     const inside = await docker(['run', '--rm', image(), 'sh', '-c', 'ip -4 -o addr show eth0; ip route']);
-    assert.match(inside.stdout, new RegExp(`inet ${gw.split('.').slice(0, 3).join('\\.')}\\.\\d+/24`));
+    assert.match(inside.stdout, new RegExp(`inet ${gw.split('.').slice(0, 3).join('\\.')}\\.\\d+/26`));
     assert.match(inside.stdout, new RegExp(`default via ${gw.replace(/\./g, '\\.')}`));
     // Another container reaches it by IP on the default bridge.
     const peer = await docker(['run', '--rm', image(), 'timeout', '5', 'wget', '-q', '-O-', `http://${ip}/`]);
