@@ -10,7 +10,6 @@ import { logger } from '../util/log.js';
 const log = logger('dns');
 
 const TYPE_A = 1;
-const TYPE_AAAA = 28;
 const TYPE_ANY = 255;
 
 export interface DnsAnswerSource {

@@ -1,5 +1,5 @@
 // /etc/hosts, /etc/resolv.conf and /etc/hostname of a container, written as docker writes them.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { InvalidParameterError } from '../util/errors.js';
 
 export interface ResolvConfInput {
@@ -97,9 +97,4 @@ export function hostsText(opts: { extraHosts: Array<{ name: string; ip: string }
     lines.push(`${opts.ip}\t${[...names, ...(opts.aliases ?? [])].join(' ')}`);
   }
   return lines.join('\n') + '\n';
-}
-
-/** Rewrite in place: the file is bind-mounted into a running container, so its inode must stay. */
-export async function writeInPlace(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { flag: 'w' });
 }

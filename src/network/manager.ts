@@ -8,17 +8,16 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../containers/model.js';
 import { execFileCollect } from '../runtime/exec.js';
 import { createNetns, NETNS_DIR, removeNetns } from '../runtime/netns.js';
 import type { MetadataStore } from '../store/metadata.js';
-import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
+import { BerthError, ConflictError, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { Cni, CNI_VERSION, type CniConfList, type CniPortMapping } from './cni.js';
 import { NetworkDnsServer } from './dns.js';
-import { hostResolvConf, hostsText, type ParsedResolvConf, parseExtraHosts, resolvConfText, writeInPlace } from './etc.js';
+import { hostResolvConf, hostsText, type ParsedResolvConf, parseExtraHosts, resolvConfText } from './etc.js';
 import { isolateBridge, unisolateBridge } from './firewall.js';
 import {
   allocateSubnet,
@@ -673,11 +672,4 @@ export class NetworkManager {
     for (const s of this.dns.values()) s.close();
     this.dns.clear();
   }
-
-  /** Error text of a failed network step, for logs. */
-  static describe(err: unknown): string {
-    return errorMessage(err);
-  }
 }
-
-export { writeInPlace };

@@ -1,8 +1,7 @@
 // berth network create|ls|inspect|rm|connect|disconnect|prune, with docker's output and exit codes.
 import { createInterface } from 'node:readline';
 import { checkArgs, errorText, parseArgs, StatusError, type CommandSpec, type Context } from '../cli.js';
-import { goJsonIndent } from '../format.js';
-import { execTemplate, TemplateError } from '../template.js';
+import { writeInspected } from './inspect.js';
 
 interface NetworkJson {
   Id: string;
@@ -204,21 +203,7 @@ export default async function network(ctx: Context, argv: string[]): Promise<num
           errors.push(`Error response from daemon: ${errorText(err).replace(/^Error response from daemon: /, '')}`);
         }
       }
-      const format = opts.format as string | undefined;
-      if (format && format !== 'json') {
-        for (const v of found) {
-          try {
-            process.stdout.write(execTemplate(format, v as never) + '\n');
-          } catch (err) {
-            if (err instanceof TemplateError) throw new StatusError(`template parsing error: ${err.message}`, 1);
-            throw err;
-          }
-        }
-      } else if (format === 'json') {
-        process.stdout.write(found.map((v) => JSON.stringify(v) + '\n').join(''));
-      } else {
-        process.stdout.write(found.length === 0 ? '[]\n' : goJsonIndent(found) + '\n');
-      }
+      writeInspected(found, opts.format as string | undefined);
       if (errors.length) {
         process.stderr.write(errors.join('\n') + '\n');
         return 1;
