@@ -96,6 +96,8 @@ export function cniName(net: NetworkRecord): string {
 export class NetworkManager {
   readonly cni: Cni;
   private readonly dns = new Map<string, NetworkDnsServer>();
+  /** Bridges whose isolation rules were put in place by this process (a few iptables calls each). */
+  private readonly isolated = new Set<string>();
   private readonly ipamDir: string;
   private hostResolv?: ParsedResolvConf;
   /** Serialises network create/remove (subnet and name choices). */
@@ -337,6 +339,7 @@ export class NetworkManager {
     this.dns.get(net.id)?.close();
     this.dns.delete(net.id);
     if (net.bridge) {
+      this.isolated.delete(net.bridge);
       await unisolateBridge(net.bridge, net.internal);
       if (existsSync(`/sys/class/net/${net.bridge}`)) await execFileCollect('ip', ['link', 'del', net.bridge]);
     }
@@ -426,7 +429,8 @@ export class NetworkManager {
     return out;
   }
 
-  private conflist(net: NetworkRecord): CniConfList {
+  /** The plugin list of a bridge network; portmap only when ports are published (one spawn less). */
+  private conflist(net: NetworkRecord, withPorts: boolean): CniConfList {
     return {
       cniVersion: CNI_VERSION,
       name: cniName(net),
@@ -444,7 +448,7 @@ export class NetworkManager {
             routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }],
           },
         },
-        { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+        ...(withPorts ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),
         { type: 'firewall', backend: 'iptables' },
       ],
     };
@@ -558,11 +562,15 @@ export class NetworkManager {
 
   /** CNI ADD of one bridge network; the endpoint as inspect shows it. */
   private async attach(c: ContainerRecord, net: NetworkRecord, ep: EndpointSettings, nsPath: string, ifName: string, ports: CniPortMapping[]): Promise<EndpointSettings> {
-    const result = await this.cni.add(this.conflist(net), c.id, nsPath, ifName, { portMappings: ports });
+    // DEL runs the cached list, so a list without portmap is undone without it too.
+    const result = await this.cni.add(this.conflist(net, ports.length > 0), c.id, nsPath, ifName, { portMappings: ports });
     const ipEntry = result.ips?.[0];
     const iface = ipEntry?.interface !== undefined ? result.interfaces?.[ipEntry.interface] : result.interfaces?.find((i) => i.sandbox);
     const [ip, prefix] = (ipEntry?.address ?? '/').split('/');
-    await isolateBridge(net.bridge!, net.internal);
+    if (!this.isolated.has(net.bridge!)) {
+      await isolateBridge(net.bridge!, net.internal);
+      this.isolated.add(net.bridge!);
+    }
     if (!net.predefined) await this.ensureDns(net).catch((err) => log.warn({ err, network: net.name }, 'network name server did not start'));
     const aliases = ep.Aliases ?? [];
     return {
