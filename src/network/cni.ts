@@ -146,8 +146,9 @@ export class Cni {
         errors.push((err as Error).message);
       }
     }
-    await rm(this.cacheFile(containerId, list.name), { force: true });
+    // A failed DEL keeps the cache entry, so a retry (or the next start's reconciliation) can finish it.
     if (errors.length > 0) throw new CniError(errors.join('; '));
+    await rm(this.cacheFile(containerId, list.name), { force: true });
   }
 
   private async writeCache(entry: CniCacheEntry): Promise<void> {

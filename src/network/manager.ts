@@ -64,7 +64,11 @@ export interface NetworkCreateRequest {
   Internal?: boolean;
   Attachable?: boolean;
   EnableIPv6?: boolean;
-  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null; Options?: Record<string, string> | null };
+  IPAM?: {
+    Driver?: string;
+    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> | null }> | null;
+    Options?: Record<string, string> | null;
+  };
   Options?: Record<string, string> | null;
   Labels?: Record<string, string> | null;
 }
@@ -255,6 +259,10 @@ export class NetworkManager {
       if (req.IPAM?.Driver && req.IPAM.Driver !== 'default') throw new InvalidParameterError(`IPAM driver "${req.IPAM.Driver}" is not supported`);
       const configs = req.IPAM?.Config ?? [];
       if (configs.length > 1) throw new InvalidParameterError('berth supports one IPv4 subnet per network');
+      if (configs[0]?.IPRange) throw new InvalidParameterError('berth does not support --ip-range: addresses come from the whole subnet');
+      if (configs[0]?.AuxiliaryAddresses && Object.keys(configs[0].AuxiliaryAddresses).length > 0) {
+        throw new InvalidParameterError('berth does not support --aux-address');
+      }
       let subnet: string;
       let gateway: string;
       const taken = this.takenSubnets();
@@ -589,7 +597,13 @@ export class NetworkManager {
   async tearDown(c: ContainerRecord): Promise<void> {
     const mode = c.hostConfig.NetworkMode ?? 'default';
     const entries = (await this.cni.listCache()).filter((e) => e.containerId === c.id);
-    for (const e of entries) await this.cni.delEntry(e).catch((err) => log.warn({ err, id: c.id }, 'CNI DEL'));
+    for (const e of entries) {
+      // One retry: a DEL can fail on a busy xtables lock; what still fails is retried at the next start.
+      await this.cni
+        .delEntry(e)
+        .catch(() => new Promise((r) => setTimeout(r, 300)).then(() => this.cni.delEntry(e)))
+        .catch((err) => log.warn({ err, id: c.id }, 'CNI DEL failed; kept for the next reconciliation'));
+    }
     if (mode === 'host' || mode.startsWith('container:')) return;
     await removeNetns(netnsName(c.id));
   }

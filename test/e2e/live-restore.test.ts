@@ -22,7 +22,7 @@ describe('berthd restarts', () => {
 
   test('a running container outlives kill -9 of berthd; its exit is recorded after the restart', async () => {
     const image = `${registry.host}/library/busybox:latest`;
-    const run = await daemon.docker(['run', '-d', '--name', 'survivor', image, 'sh', '-c', 'echo started; sleep 2; echo done; exit 7']);
+    const run = await daemon.docker(['run', '-d', '--name', 'survivor', image, 'sh', '-c', 'echo started; sleep 8; echo done; exit 7']);
     assert.equal(run.code, 0, run.stderr);
     const exited = await daemon.docker(['run', '--name', 'finished', image, 'true']);
     assert.equal(exited.code, 0, exited.stderr);

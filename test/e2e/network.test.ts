@@ -77,7 +77,10 @@ describe('networking', () => {
     }
     const cache = existsSync(join(daemon.dataRoot, 'network', 'cni-cache')) ? readdirSync(join(daemon.dataRoot, 'network', 'cni-cache')) : [];
     for (const f of cache) if (!live.some((id) => f.startsWith(id))) out.push(`CNI cache of a stopped container: ${f}`);
-    if (veths > cache.length) out.push(`${veths} veths on berth bridges, ${cache.length} attachments`);
+    if (veths > cache.length) {
+      const names = bridges.flatMap((br) => (existsSync(`/sys/class/net/${br}/brif`) ? readdirSync(`/sys/class/net/${br}/brif`).map((v) => `${br}/${v}`) : []));
+      out.push(`${veths} veths on berth bridges (${names.join(' ')}), ${cache.length} attachments (${cache.join(' ')})`);
+    }
     // leases: only for running containers
     const ipam = join(daemon.dataRoot, 'network', 'ipam');
     for (const net of existsSync(ipam) ? readdirSync(ipam) : []) {
