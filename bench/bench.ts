@@ -5,6 +5,7 @@
 //   - push throughput of that image to an empty local registry (a fresh one per run)
 //   - berthd's idle RSS
 //   - fifty running containers (./fifty.ts): time to start them, `ps` latency, engine memory
+//   - HTTP through a published port: GET / to a busybox httpd at 127.0.0.1:<published>, 16 clients
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
@@ -13,6 +14,26 @@ import { pushBenchImage, pushBusybox } from '../test/fixtures/images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
 import { berthPids, dockerPids, FIFTY, fiftyContainers, type FiftyFigures } from './fifty.js';
+import { httpLoad, type LoadResult } from './http-load.js';
+
+const HTTPD = ['sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'];
+
+/** Start a published busybox httpd through `cli`, load it from the host, remove it. */
+async function publishedHttp(cli: (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>, image: string): Promise<LoadResult> {
+  const name = `bench-httpd-${process.pid}`;
+  const run = await cli(['run', '-d', '--name', name, '-p', '127.0.0.1::80', image, ...HTTPD]);
+  if (run.code !== 0) throw new Error(`httpd container: ${run.stderr}`);
+  try {
+    const port = Number((await cli(['port', name, '80'])).stdout.trim().split(':').pop());
+    for (let i = 0; i < 50; i++) {
+      if (await httpLoad('127.0.0.1', port, { total: 1, concurrency: 1 }).then((r) => r.errors === 0, () => false)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return await httpLoad('127.0.0.1', port, { total: Number(process.env.BENCH_HTTP_REQUESTS ?? 3000), concurrency: 16 });
+  } finally {
+    await cli(['rm', '-f', name]);
+  }
+}
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
@@ -79,6 +100,7 @@ interface Figures {
   /** docker save / docker load of the bench image, archive MB per second. */
   saveMBps?: number;
   loadMBps?: number;
+  http?: LoadResult;
 }
 
 /** save to a file, rmi, load it back: the archive's MB/s each way (medians of PULL_RUNS). */
@@ -144,6 +166,7 @@ async function main(): Promise<void> {
     const berthSL = await saveLoad((args) => daemon.docker(args), benchRef, archive);
     berth.saveMBps = berthSL.save;
     berth.loadMBps = berthSL.load;
+    berth.http = await publishedHttp((args) => daemon.docker(args), `${registry.host}/library/busybox:latest`);
 
     let docker: Figures | undefined;
     if (process.env.DOCKER_HOST) {
@@ -174,6 +197,7 @@ async function main(): Promise<void> {
       docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
       docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids);
+      docker.http = await publishedHttp(dockerCmd, busybox);
     }
 
     const lines = [
@@ -192,6 +216,9 @@ async function main(): Promise<void> {
       row(`ps with ${FIFTY} running, docker CLI (median)`, berth.fifty?.psMs, docker?.fifty?.psMs, 'ms', true),
       row(`RSS with ${FIFTY} running (engine+shims)`, berth.fifty?.rssMiB, docker?.fifty?.rssMiB, 'MiB', true),
       row(`PSS with ${FIFTY} running (engine+shims)`, berth.fifty?.pssMiB, docker?.fifty?.pssMiB, 'MiB', true),
+      row('HTTP via published port, 16 clients', berth.http?.rps, docker?.http?.rps, 'req/s', false),
+      row('HTTP latency median', berth.http?.p50, docker?.http?.p50, 'ms', true),
+      row('HTTP latency p99', berth.http?.p99, docker?.http?.p99, 'ms', true),
       '',
       `runs: ${RUNS} starts and execs, ${PULL_RUNS} pulls, ${PUSH_RUNS} pushes; ${docker ? `Docker at ${process.env.DOCKER_HOST}` : 'no DOCKER_HOST: berth only'}`,
     ];

@@ -83,8 +83,13 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
   router.add('POST', '/containers/create', async (ctx) => {
     const body = await readJson<CreateBody>(ctx);
     validateCreateBody(body);
-    const { HostConfig: hostConfig, NetworkingConfig: _net, ...config } = body;
-    const req: CreateRequest = { name: ctx.query.get('name') ?? undefined, config, hostConfig: hostConfig ?? {} };
+    const { HostConfig: hostConfig, NetworkingConfig: networkingConfig, ...config } = body;
+    const req: CreateRequest = {
+      name: ctx.query.get('name') ?? undefined,
+      config,
+      hostConfig: hostConfig ?? {},
+      networkingConfig: networkingConfig as CreateRequest['networkingConfig'],
+    };
     const { id, warnings } = await containers.create(req);
     sendJson(ctx, 201, { Id: id, Warnings: warnings });
   });

@@ -91,6 +91,9 @@ const COMMANDS: Record<string, string> = {
   'container cp': 'cp',
   'system df': 'system-df',
   'system prune': 'system-prune',
+  network: 'network',
+  port: 'port',
+  'container port': 'port',
 };
 
 const USAGE = `
@@ -112,6 +115,7 @@ Management Commands:
   container   Manage containers
   image       Manage images
   system      Manage berth
+  network     Manage networks
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container
@@ -133,6 +137,7 @@ Commands:
   pause       Pause all processes within one or more containers
   rename      Rename a container
   restart     Restart one or more containers
+  port        List port mappings or a specific mapping for the container
   rm          Remove one or more containers
   rmi         Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)

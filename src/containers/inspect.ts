@@ -2,6 +2,7 @@
 import { humanDuration } from '../util/human.js';
 import { LIMIT_DEFAULTS } from './create-options.js';
 import type { ContainerRecord } from './model.js';
+import { networkSettings, portList } from '../network/inspect.js';
 
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.state;
@@ -38,12 +39,12 @@ export function containerSummary(c: ContainerRecord): Record<string, unknown> {
     ImageID: c.imageId,
     Command: command(c),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: portList(c),
     Labels: c.config.Labels ?? {},
     State: c.state.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: networkSettings(c).Networks },
     Mounts: [],
   };
   return out;
@@ -130,16 +131,6 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
     },
     Mounts: [],
     Config: c.config,
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      SandboxKey: s.Status === 'running' ? `/run/netns/berth-${c.id.slice(0, 12)}` : '',
-      Ports: {},
-      Gateway: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      MacAddress: '',
-      Networks: {},
-    },
+    NetworkSettings: networkSettings(c),
   };
 }

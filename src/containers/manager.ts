@@ -3,14 +3,16 @@
 // exec root can be rebuilt or cleaned from it after a daemon restart.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ImageStore } from '../images/store.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import { familiarString, parseReference } from '../registry/reference.js';
 import { resizeTerminal } from '../runtime/attach.js';
 import { mountOverlay, unmount } from '../runtime/mounts.js';
-import { createNetns, removeNetns } from '../runtime/netns.js';
+import type { EndpointRequest, NetworkManager } from '../network/manager.js';
+import type { NetworkRecord } from '../network/model.js';
 import { OciRuntime, RuntimeExecError } from '../runtime/oci-runtime.js';
 import type { RuntimeSet } from '../runtime/runtimes.js';
 import { buildSpec, containerEnv, mergeEnv, resolveUser } from '../runtime/spec.js';
@@ -47,6 +49,7 @@ export interface CreateRequest {
   name?: string;
   config: ContainerConfig;
   hostConfig: HostConfig;
+  networkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest | null> | null } | null;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -70,6 +73,7 @@ export class ContainerManager {
   readonly lifecycle = new EventEmitter();
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  private network!: NetworkManager;
 
   constructor(
     readonly meta: MetadataStore,
@@ -91,6 +95,11 @@ export class ContainerManager {
         this.list().filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: isLive(c.state.Status) })),
       chainIdsInUse: () => new Set(this.list().flatMap((c) => c.chainIds)),
     });
+  }
+
+  /** Networking is wired after construction (the network manager reads container records). */
+  setNetworking(network: NetworkManager): void {
+    this.network = network;
   }
 
   private get exitDir(): string {
@@ -122,8 +131,17 @@ export class ContainerManager {
     this.runtime.watchExits(this.exitDir, (id, code) => {
       void this.onExit(id, code).catch((err) => log.error({ err, id }, 'recording container exit failed'));
     });
-    // dockerd's restore: restart-policy containers come back with the daemon.
-    for (const id of bootRestarts) {
+    this.bootRestarts = bootRestarts;
+  }
+
+  private bootRestarts: string[] = [];
+
+  /**
+   * dockerd's restore: restart-policy containers come back with the daemon. Called once the
+   * rest of the daemon (networking) has reconciled its own state with the records.
+   */
+  restartAtBoot(): void {
+    for (const id of this.bootRestarts.splice(0)) {
       void this.locked(id, () => this.doStart(id)).catch((err) => log.warn({ err, id }, 'restart at daemon start failed'));
     }
   }
@@ -191,7 +209,7 @@ export class ContainerManager {
     const id = randomBytes(32).toString('hex');
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const merged: ContainerConfig = {
-      Hostname: config.Hostname || id.slice(0, 12),
+      Hostname: config.Hostname || (hostConfig.NetworkMode === 'host' ? osHostname() : id.slice(0, 12)),
       Domainname: config.Domainname ?? '',
       User: config.User || imageDefaults.User || '',
       AttachStdin: config.AttachStdin ?? false,
@@ -231,6 +249,8 @@ export class ContainerManager {
       restartCount: 0,
       logPath: join(containerDir, `${id}-json.log`),
     };
+    record.networks = this.network.endpointsForCreate(record.hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig ?? undefined);
+    this.network.validateHostConfig(record);
     await mkdir(join(containerDir, 'upper'), { recursive: true });
     await mkdir(join(containerDir, 'work'), { recursive: true });
     await mkdir(join(containerDir, 'merged'), { recursive: true });
@@ -275,15 +295,15 @@ export class ContainerManager {
     const containerDir = join(this.paths.dataRoot, 'containers', id);
     const bundleDir = join(this.paths.execRoot, 'containers', id);
     const rootfs = join(containerDir, 'merged');
-    const netnsName = `berth-${id.slice(0, 12)}`;
     let mounted = false;
-    let netnsCreated = false;
+    let netUp = false;
     const t0 = performance.now();
     const phases: Record<string, number> = {};
     const mark = (name: string) => (phases[name] = Math.round(performance.now() - t0));
     try {
       // Independent steps run side by side: each is a helper process, and spawning is slow here.
-      const [, netnsPath, etc] = await Promise.all([
+      // allSettled: a failed step must not leave another one finishing after the cleanup ran.
+      const steps = await Promise.allSettled([
         mkdir(bundleDir, { recursive: true }).then(() =>
           mountOverlay({
             lowerDirs: c.chainIds.slice().reverse().map((chainId) => this.snapshots.diffPath(chainId)),
@@ -294,13 +314,15 @@ export class ContainerManager {
             mounted = true;
           }),
         ),
-        createNetns(netnsName).then((path) => {
-          netnsCreated = true;
-          return path;
+        this.network.setUp(c, containerDir).then((n) => {
+          netUp = true;
+          return n;
         }),
-        this.writeEtcFiles(c, containerDir),
         rm(join(this.exitDir, id), { force: true }),
       ]);
+      const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const net = (steps[1] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['setUp']>>>).value;
       mark('prepared');
       const user = await resolveUser(rootfs, c.config.User ?? '');
       const hostname = c.config.Hostname ?? id.slice(0, 12);
@@ -317,11 +339,12 @@ export class ContainerManager {
         hostname,
         terminal: c.config.Tty ?? false,
         readonlyRootfs: c.hostConfig.ReadonlyRootfs ?? false,
-        netnsPath,
+        netnsPath: net.netnsPath,
+        hostNetwork: net.hostNetwork,
         cgroupsPath: `/berth/${id}`,
-        etcHostsPath: etc.hosts,
-        resolvConfPath: etc.resolvConf,
-        hostnamePath: etc.hostname,
+        etcHostsPath: net.etc.hosts,
+        resolvConfPath: net.etc.resolvConf,
+        hostnamePath: net.etc.hostname,
       });
       applyHostConfig(spec, c.hostConfig);
       await writeFile(join(bundleDir, 'config.json'), specJson(spec));
@@ -358,9 +381,11 @@ export class ContainerManager {
           FinishedAt: r.state.FinishedAt,
           OOMKilled: false,
         };
-        r.hostnamePath = etc.hostname;
-        r.hostsPath = etc.hosts;
-        r.resolvConfPath = etc.resolvConf;
+        r.hostnamePath = net.etc.hostname;
+        r.hostsPath = net.etc.hosts;
+        r.resolvConfPath = net.etc.resolvConf;
+        r.networks = net.networks;
+        r.ports = net.ports;
       });
       log.debug({ id }, 'container started');
       emitContainerEvent(this.bus, c, 'start');
@@ -369,7 +394,7 @@ export class ContainerManager {
       return 'started';
     } catch (err) {
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
-      if (netnsCreated) await removeNetns(netnsName).catch(() => undefined);
+      if (netUp) await this.network.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
       const exitCode = err instanceof RuntimeExecError ? (err.kind === 'not-found' ? 127 : err.kind === 'permission' ? 126 : 128) : 128;
       const message = errorMessage(err);
@@ -384,25 +409,6 @@ export class ContainerManager {
       if (err instanceof BerthError && !(err instanceof RuntimeExecError)) throw err;
       throw new StartError(message, exitCode);
     }
-  }
-
-  /** /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted as docker does. */
-  private async writeEtcFiles(c: ContainerRecord, containerDir: string): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
-    const hostname = join(containerDir, 'hostname');
-    const hosts = join(containerDir, 'hosts');
-    const resolvConf = join(containerDir, 'resolv.conf');
-    const h = c.config.Hostname ?? c.id.slice(0, 12);
-    await writeFile(hostname, `${h}\n`);
-    await writeFile(
-      hosts,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${h}\n`,
-    );
-    try {
-      await copyFile('/etc/resolv.conf', resolvConf);
-    } catch {
-      await writeFile(resolvConf, '');
-    }
-    return { hostname, hosts, resolvConf };
   }
 
   /** Called for every exit conmon reports (or that happened while berthd was away). */
@@ -431,6 +437,8 @@ export class ContainerManager {
           OOMKilled: oom ?? false,
         };
         if (restart.restart) r.restartCount++;
+        r.ports = undefined;
+        for (const ep of Object.values(r.networks ?? {})) Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', DNSNames: null });
       });
       log.debug({ id, code, restart }, 'container exited');
     });
@@ -469,7 +477,7 @@ export class ContainerManager {
     // The process is gone: runc's record, the netns and the rootfs mount can go at once.
     await Promise.all([
       this.runtime.delete(c.id, { force: true }).catch((err) => log.debug({ err, id: c.id }, 'runc delete')),
-      removeNetns(`berth-${c.id.slice(0, 12)}`).catch((err) => log.debug({ err, id: c.id }, 'netns remove')),
+      this.network.tearDown(c).catch((err) => log.warn({ err, id: c.id }, 'network teardown')),
       unmount(join(this.paths.dataRoot, 'containers', c.id, 'merged')).catch((err) => log.warn({ err, id: c.id }, 'unmount failed')),
     ]);
     await rm(join(this.paths.execRoot, 'containers', c.id), { recursive: true, force: true });
@@ -661,6 +669,26 @@ export class ContainerManager {
       emitContainerEvent(this.bus, current, 'destroy');
     });
     this.events.emit(`removed:${c.id}`);
+  }
+
+  /** docker network connect: attach now when running, else at the next start. */
+  async connectNetwork(idOrName: string, net: NetworkRecord, req: EndpointRequest): Promise<void> {
+    const c = this.get(idOrName);
+    await this.locked(c.id, async () => {
+      const ep = await this.network.connect(this.get(c.id), net, req);
+      this.update(c.id, (r) => (r.networks = { ...r.networks, [net.name]: ep }));
+    });
+  }
+
+  async disconnectNetwork(idOrName: string, net: NetworkRecord): Promise<void> {
+    const c = this.get(idOrName);
+    await this.locked(c.id, async () => {
+      await this.network.disconnect(this.get(c.id), net);
+      this.update(c.id, (r) => {
+        const { [net.name]: _gone, ...rest } = r.networks ?? {};
+        r.networks = rest;
+      });
+    });
   }
 
   /** @internal for the lifecycle modules (ops.ts): mutate a record in one transaction. */

@@ -1,4 +1,5 @@
 // The container record berth keeps, in docker's vocabulary so inspect can render it directly.
+import type { EndpointSettings, PortMap } from '../network/model.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -104,6 +105,10 @@ export interface ContainerRecord {
   hostsPath?: string;
   resolvConfPath?: string;
   logPath: string;
+  /** Networks by name: asked for at create/connect; addresses filled in while running. */
+  networks?: Record<string, EndpointSettings>;
+  /** Published ports while running (NetworkSettings.Ports). */
+  ports?: PortMap;
 }
 
 export function initialState(): ContainerState {

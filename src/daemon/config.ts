@@ -27,6 +27,12 @@ export interface DaemonConfig {
   certsDir: string;
   /** What the command line set (a reload of daemon.json keeps these). */
   fromFlags?: Partial<DaemonConfig>;
+  /** Device of the default bridge network (dockerd --bridge). */
+  bridge: string;
+  /** Gateway address/prefix of the default bridge (dockerd --bip). */
+  bip: string;
+  /** Where user-defined networks get their subnets (daemon.json default-address-pools). */
+  defaultAddressPools: Array<{ base: string; size: number }>;
 }
 
 export const DEFAULT_SOCKET = 'unix:///run/berth/berth.sock';
@@ -45,9 +51,12 @@ const FILE_KEYS: Record<string, keyof DaemonConfig> = {
   group: 'group',
   runtimes: 'runtimes',
   'default-runtime': 'defaultRuntime',
+  bridge: 'bridge',
+  bip: 'bip',
+  'default-address-pools': 'defaultAddressPools',
 };
 /** Keys docker accepts that berth reads but whose feature lands later; accepted so a docker daemon.json loads. */
-const ACCEPTED_LATER = new Set(['bip', 'default-address-pools', 'log-opts', 'log-driver', 'debug', 'features', 'experimental']);
+const ACCEPTED_LATER = new Set(['log-opts', 'log-driver', 'debug', 'features', 'experimental']);
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -65,6 +74,9 @@ export function defaultConfig(): DaemonConfig {
     runtimes: {},
     conmonPath: 'conmon',
     certsDir: defaultCertsDir(),
+    bridge: 'berth0',
+    bip: '10.199.0.1/16',
+    defaultAddressPools: [{ base: '10.200.0.0/16', size: 24 }],
   };
 }
 
@@ -87,6 +99,8 @@ Options:
       --live-restore              Keep containers running when the daemon stops (default true)
       --add-runtime runtime       Register an additional OCI compatible runtime (name=path)
       --default-runtime string    Default OCI runtime for containers (default crun if installed, else runc)
+  -b, --bridge string             Attach containers to a network bridge (default "berth0")
+      --bip string                Specify network bridge IP (default "10.199.0.1/16")
   -h, --help                      Print usage
   -v, --version                   Print version information and quit
 `;
@@ -113,6 +127,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         'live-restore': { type: 'boolean' },
         'add-runtime': { type: 'string', multiple: true },
         'default-runtime': { type: 'string' },
+        bridge: { type: 'string', short: 'b' },
+        bip: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -139,6 +155,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['default-runtime']) fromFlags.defaultRuntime = v['default-runtime'];
   if (v['add-runtime']) fromFlags.runtimes = Object.fromEntries(v['add-runtime'].map(parseAddRuntime));
   if (v['certs-dir']) fromFlags.certsDir = v['certs-dir'];
+  if (v.bridge) fromFlags.bridge = checkBridge(v.bridge);
+  if (v.bip) fromFlags.bip = checkBip(v.bip);
 
   // dockerd refuses a directive given both ways rather than silently picking one.
   const fileKeyOf = (field: string) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field) ?? field;
@@ -160,6 +178,31 @@ function parseAddRuntime(flag: string): [string, RuntimeConfig] {
   const eq = flag.indexOf('=');
   if (eq <= 0 || eq === flag.length - 1) throw new InvalidParameterError(`invalid runtime argument: ${flag} (expected name=path)`);
   return [flag.slice(0, eq), { path: flag.slice(eq + 1) }];
+}
+
+function checkBridge(name: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(name)) throw new InvalidParameterError(`invalid bridge name: ${name}`);
+  return name;
+}
+
+function checkBip(bip: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(bip);
+  if (!m || m.slice(1, 5).some((p) => Number(p) > 255) || Number(m[5]) > 30 || Number(m[5]) < 8) {
+    throw new InvalidParameterError(`invalid bip: ${bip}: expected an IPv4 address with a prefix length, e.g. 10.199.0.1/16`);
+  }
+  return bip;
+}
+
+function checkPools(path: string, value: unknown): Array<{ base: string; size: number }> {
+  const bad = () => new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "default-address-pools" must be a list of {"base": "a.b.c.d/n", "size": n}`);
+  if (!Array.isArray(value) || value.length === 0) throw bad();
+  return value.map((p: unknown) => {
+    const o = p as { base?: unknown; size?: unknown };
+    if (typeof o !== 'object' || o === null || typeof o.base !== 'string' || typeof o.size !== 'number') throw bad();
+    const m = /^[\d.]+\/(\d{1,2})$/.exec(o.base);
+    if (!m || o.size < Number(m[1]) || o.size > 30) throw bad();
+    return { base: o.base, size: o.size };
+  });
 }
 
 function checkLogLevel(level: string): LogLevel {
@@ -207,6 +250,7 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
     new InvalidParameterError(`unable to configure the berth daemon with file ${path}: "${key}" must be ${want}`);
   if (field === 'runtimes') return checkRuntimes(value, bad);
   const def = defaultConfig()[field];
+  if (field === 'defaultAddressPools') return checkPools(path, value);
   if (Array.isArray(def)) {
     if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
     return value;
@@ -216,6 +260,8 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
     return value;
   }
   if (typeof value !== 'string') throw bad('a string');
+  if (field === 'bip') return checkBip(value);
+  if (field === 'bridge') return checkBridge(value);
   return field === 'logLevel' ? checkLogLevel(value) : value;
 }
 

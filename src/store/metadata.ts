@@ -40,6 +40,7 @@ export class MetadataStore {
       CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY, image_id TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS tags_by_image ON tags(image_id);
       CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL);
     `);
   }
 
@@ -117,5 +118,20 @@ export class MetadataStore {
 
   deleteContainer(id: string): void {
     this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+  }
+
+  // --- networks -------------------------------------------------------------------------------
+
+  /** Insert only: fails with SQLITE_CONSTRAINT_UNIQUE when the name is taken. */
+  insertNetwork(id: string, name: string, record: unknown): void {
+    this.db.prepare('INSERT INTO networks (id, name, json) VALUES (?, ?, ?)').run(id, name, JSON.stringify(record));
+  }
+
+  listNetworks<T>(): T[] {
+    return (this.db.prepare('SELECT json FROM networks').all() as Row[]).map((r) => JSON.parse(r.json) as T);
+  }
+
+  deleteNetwork(id: string): void {
+    this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
   }
 }

@@ -6,7 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSy
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { randomBytes, randomInt } from 'node:crypto';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
+import { Cni } from '../../src/network/cni.js';
+import { unisolateBridge } from '../../src/network/firewall.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const BERTHD = join(REPO_ROOT, 'bin', 'berthd');
@@ -38,6 +41,10 @@ export class TestDaemon {
   readonly host: string;
   readonly configFile: string;
   readonly logFile: string;
+  /** This instance's default bridge device and subnets (random, so instances run side by side). */
+  readonly bridge: string;
+  readonly bip: string;
+  readonly poolBase: string;
   private proc?: ChildProcess;
 
   constructor(private readonly options: DaemonOptions = {}) {
@@ -48,11 +55,22 @@ export class TestDaemon {
     this.host = `unix://${this.socket}`;
     this.configFile = join(this.dir, 'daemon.json');
     this.logFile = join(this.dir, 'berthd.log');
+    this.bridge = `bt${randomBytes(4).toString('hex')}`;
+    // Several instances run at once: a /26 of 10.213.0.0/16 for the default bridge and a /24 of
+    // 10.216.0.0/14 for user networks, avoiding ranges another bridge already routes.
+    const routes = spawnSync('ip', ['-4', '-o', 'route', 'show'], { encoding: 'utf8' }).stdout ?? '';
+    let r = randomInt(0, 1024);
+    for (let i = 0; i < 1024 && (routes.includes(`10.213.${r >> 2}.${(r & 3) * 64}/`) || routes.includes(`10.${216 + (r & 3)}.${r >> 2}.`)); i++) r = (r + 1) % 1024;
+    this.bip = `10.213.${r >> 2}.${(r & 3) * 64 + 1}/26`;
+    this.poolBase = `10.${216 + (r & 3)}.${r >> 2}.0/24`;
     writeFileSync(
       this.configFile,
       JSON.stringify({
         'registry-mirrors': options.mirrors ?? [],
         'insecure-registries': options.insecureRegistries ?? [],
+        bridge: this.bridge,
+        bip: this.bip,
+        'default-address-pools': [{ base: this.poolBase, size: 28 }],
         ...(options.extraConfig ?? {}),
       }),
     );
@@ -169,6 +187,7 @@ export class TestDaemon {
     }
     await this.stopDaemon();
     sweep(this.execRoot, this.dataRoot, ids);
+    await sweepNetwork(this.dataRoot, this.bridge);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -212,6 +231,36 @@ function sweep(execRoot: string, dataRoot: string, knownIds: string[]): void {
   }
 }
 
+/** Bridges of this instance (from its metadata database) and the default one. */
+export function bridgesOf(dataRoot: string, defaultBridge: string): Array<{ bridge: string; internal: boolean }> {
+  const out = [{ bridge: defaultBridge, internal: false }];
+  const db = join(dataRoot, 'metadata.db');
+  if (!existsSync(db)) return out;
+  const r = spawnSync(process.execPath, ['-e', `
+    const D = require(${JSON.stringify(join(REPO_ROOT, 'node_modules', 'better-sqlite3'))});
+    const db = new D(${JSON.stringify(db)}, { readonly: true });
+    try { console.log(JSON.stringify(db.prepare('SELECT json FROM networks').all().map((r) => JSON.parse(r.json)))); } catch { console.log('[]'); }
+  `], { encoding: 'utf8' });
+  try {
+    for (const n of JSON.parse(r.stdout) as Array<{ bridge?: string; internal: boolean }>) {
+      if (n.bridge && n.bridge !== defaultBridge) out.push({ bridge: n.bridge, internal: n.internal });
+    }
+  } catch {
+    // no networks table
+  }
+  return out;
+}
+
+/** CNI DEL of every attachment left in the cache (releases veths, leases, iptables), then bridges and isolation rules. */
+export async function sweepNetwork(dataRoot: string, defaultBridge: string): Promise<void> {
+  const cni = new Cni(join(dataRoot, 'network', 'cni-cache'));
+  for (const e of await cni.listCache()) await cni.delEntry(e).catch(() => undefined);
+  for (const { bridge, internal } of bridgesOf(dataRoot, defaultBridge)) {
+    await unisolateBridge(bridge, internal);
+    if (existsSync(`/sys/class/net/${bridge}`)) spawnSync('ip', ['link', 'del', bridge]);
+  }
+}
+
 export function runCommand(
   cmd: string,
   args: string[],
@@ -232,6 +281,8 @@ export function runCommand(
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A command that exits without reading stdin makes the write fail with EPIPE: not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

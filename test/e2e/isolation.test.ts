@@ -49,13 +49,13 @@ describe('container isolation', () => {
     assert.deepEqual(out.trim().split('\n'), [...masked.map(() => '0'), 'read-only']);
   });
 
-  test('its own processes, hostname and network namespace with only loopback, up', async () => {
-    const out = await sh('cat /proc/1/cmdline | tr "\\0" " "; echo; ls /proc | grep -c "^[0-9]"; hostname; ls /sys/class/net; cat /sys/class/net/lo/operstate; ip addr show lo | grep -c "inet 127.0.0.1"');
+  test('its own processes, hostname and network namespace: loopback up, and eth0 on the default bridge', async () => {
+    const out = await sh('cat /proc/1/cmdline | tr "\\0" " "; echo; ls /proc | grep -c "^[0-9]"; hostname; ls /sys/class/net | tr "\\n" " "; echo; cat /sys/class/net/lo/operstate; ip addr show lo | grep -c "inet 127.0.0.1"');
     const [pid1, procs, hostname, net, loState, loAddr] = out.trim().split('\n');
     assert.match(pid1, /^sh -c /, 'PID 1 is the container\'s own command');
     assert.ok(Number(procs) <= 5, `only the container's processes are visible, saw ${procs}`);
     assert.match(hostname, /^[a-f0-9]{12}$/);
-    assert.equal(net, 'lo');
+    assert.equal(net, 'eth0 lo ');
     assert.match(loState, /^(unknown|up)$/);
     assert.equal(loAddr, '1');
   });

@@ -44,7 +44,16 @@ export default async function inspect(ctx: Context, argv: string[]): Promise<num
       } else errors.push(errorText(err));
     }
   }
-  const format = opts.format as string | undefined;
+  writeInspected(found, opts.format as string | undefined);
+  if (errors.length) {
+    process.stderr.write(errors.join('\n') + '\n');
+    return 1;
+  }
+  return 0;
+}
+
+/** The objects as inspect prints them: indented JSON array, or one line per object with -f. */
+export function writeInspected(found: unknown[], format: string | undefined): void {
   if (format) {
     if (format === 'json') {
       process.stdout.write(found.map((v) => JSON.stringify(v) + '\n').join(''));
@@ -65,9 +74,4 @@ export default async function inspect(ctx: Context, argv: string[]): Promise<num
   } else {
     process.stdout.write(found.length === 0 ? '[]\n' : goJsonIndent(found) + '\n');
   }
-  if (errors.length) {
-    process.stderr.write(errors.join('\n') + '\n');
-    return 1;
-  }
-  return 0;
 }

@@ -19,17 +19,24 @@ export const SPEC: CommandSpec = {
   description: 'Create and run a new container from an image',
   stopAtFirstArg: true,
   flags: ([
+    { long: 'add-host', type: 'list', description: 'Add a custom host-to-IP mapping (host:ip)' },
     { long: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' },
+    { long: 'dns', type: 'list', description: 'Set custom DNS servers' },
+    { long: 'dns-option', type: 'list', description: 'Set DNS options' },
+    { long: 'dns-search', type: 'list', description: 'Set custom DNS search domains' },
     { long: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
     { long: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
     { long: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
+    { long: 'expose', type: 'list', description: 'Expose a port or a range of ports' },
     { long: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
     { long: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
     { long: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
     { long: 'name', type: 'string', description: 'Assign a name to the container' },
     { long: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
+    { long: 'network-alias', type: 'list', description: 'Add network-scoped alias for the container' },
     { long: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
     { long: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
+    { long: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
     { long: 'pull', type: 'string', description: 'Pull image before running ("always", "missing", "never")', default: 'missing' },
     { long: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
     { long: 'restart', type: 'string', description: 'Restart policy to apply when a container exits', default: 'no' },
@@ -63,22 +70,48 @@ interface PortSpec {
   bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
 }
 
-/** -p [ip:][hostPort:]containerPort[/proto] (no ranges). */
+function portRange(s: string, what: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2] ?? m[1]) : NaN;
+  // A host port of 0 means "any", as in docker.
+  if (!m || lo < (what === 'hostPort' ? 0 : 1) || hi > 65535 || hi < lo || (lo === 0 && hi !== 0)) throw new Error(`invalid ${what}: ${s}`);
+  return [lo, hi];
+}
+
+/**
+ * -p [ip:][hostPort:]containerPort[/proto], with ranges as nat.ParsePortSpec takes them: equal
+ * ranges map one to one; one container port with a host range takes any free port of the range.
+ */
 export function parsePorts(specs: string[]): PortSpec {
   const out: PortSpec = { exposed: {}, bindings: {} };
   for (const spec of specs) {
-    const [addr, proto = 'tcp'] = spec.split('/');
+    const slash = spec.lastIndexOf('/');
+    const [addr, proto] = slash > spec.lastIndexOf(']') && slash >= 0 ? [spec.slice(0, slash), spec.slice(slash + 1).toLowerCase()] : [spec, 'tcp'];
+    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new Error(`invalid proto: ${proto}`);
     const parts = addr.startsWith('[') ? addr.split(/(?<=\]):/) : addr.split(':');
     let ip = '';
     let host = '';
     let container: string;
     if (parts.length === 1) container = parts[0];
     else if (parts.length === 2) [host, container] = parts;
-    else [ip, host, container] = [parts.slice(0, -2).join(':'), parts[parts.length - 2], parts[parts.length - 1]];
-    if (!/^\d+$/.test(container)) throw new Error(`invalid containerPort: ${container}`);
-    const key = `${container}/${proto}`;
-    out.exposed[key] = {};
-    (out.bindings[key] ??= []).push({ HostIp: ip.replace(/^\[|\]$/g, ''), HostPort: host });
+    else if (parts.length === 3) [ip, host, container] = parts;
+    else throw new Error(`invalid port format: ${spec}`);
+    ip = ip.replace(/^\[|\]$/g, '');
+    if (ip && !/^[\d.]+$/.test(ip) && !ip.includes(':')) throw new Error(`invalid IP address: ${ip}`);
+    const [cLo, cHi] = portRange(container, 'containerPort');
+    const hostRange = host ? portRange(host, 'hostPort') : undefined;
+    const count = cHi - cLo + 1;
+    if (hostRange && count > 1 && hostRange[1] - hostRange[0] + 1 !== count) {
+      throw new Error(`invalid ranges specified for container and host Ports: ${container} and ${host}`);
+    }
+    for (let i = 0; i < count; i++) {
+      const key = `${cLo + i}/${proto}`;
+      out.exposed[key] = {};
+      let hostPort = '';
+      if (hostRange) hostPort = count > 1 ? String(hostRange[0] + i) : hostRange[0] === hostRange[1] ? String(hostRange[0]) : `${hostRange[0]}-${hostRange[1]}`;
+      (out.bindings[key] ??= []).push({ HostIp: ip, HostPort: hostPort });
+    }
   }
   return out;
 }
@@ -116,6 +149,13 @@ export interface RunOptions extends LimitOptions, HealthOptions {
   publish?: string[];
   volume?: string[];
   network?: string;
+  networkAlias?: string[];
+  addHost?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  expose?: string[];
+  publishAll?: boolean;
   restart?: string;
   stopSignal?: string;
   stopTimeout?: number;
@@ -132,6 +172,15 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     labels[i >= 0 ? l.slice(0, i) : l] = i >= 0 ? l.slice(i + 1) : '';
   }
   const ports = parsePorts(o.publish ?? []);
+  for (const e of o.expose ?? []) {
+    const [p, proto = 'tcp'] = e.split('/');
+    const [lo, hi] = portRange(p, 'range for exposed port');
+    for (let i = lo; i <= hi; i++) ports.exposed[`${i}/${proto}`] = {};
+  }
+  const network = o.network ?? 'default';
+  if (o.networkAlias?.length && (network === 'default' || network === 'bridge' || network === 'host' || network === 'none' || network.startsWith('container:'))) {
+    throw new Error('network-scoped aliases are only supported for user-defined networks');
+  }
   const binds: string[] = [];
   const volumes: Record<string, object> = {};
   for (const v of o.volume ?? []) {
@@ -150,8 +199,13 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
   const interactive = Boolean(o.interactive);
   const hostConfig: Record<string, unknown> = {
     Binds: binds.length ? binds : null,
-    NetworkMode: o.network ?? 'default',
+    NetworkMode: network,
     PortBindings: ports.bindings,
+    PublishAllPorts: Boolean(o.publishAll),
+    Dns: o.dns ?? [],
+    DnsOptions: o.dnsOption ?? [],
+    DnsSearch: o.dnsSearch ?? [],
+    ExtraHosts: o.addHost?.length ? o.addHost : null,
     RestartPolicy: restart,
     AutoRemove: Boolean(o.rm),
     ConsoleSize: [0, 0],
@@ -180,7 +234,7 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     StopTimeout: o.stopTimeout,
     Healthcheck: healthcheckFromOptions(o),
     HostConfig: hostConfig,
-    NetworkingConfig: { EndpointsConfig: {} },
+    NetworkingConfig: { EndpointsConfig: o.networkAlias?.length ? { [network]: { Aliases: o.networkAlias } } : {} },
   };
   return body;
 }
