@@ -10,12 +10,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { classifyRuntimeError, type OciRuntime } from '../runtime/oci-runtime.js';
+import { classifyRuntimeError, runcWording, type OciRuntime } from '../runtime/oci-runtime.js';
 import { allCapabilities, mergeEnv, resolveUser, type OciSpec } from '../runtime/spec.js';
 import { ConflictError, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -230,7 +229,8 @@ export class ExecManager {
     let caps = base.capabilities;
     if (config.Privileged) {
       // Every capability this kernel has, that berthd itself holds (a sandboxed root may lack some).
-      const all = allCapabilities().filter((_name, bit) => heldCapability(bit));
+      // allCapabilities() is already limited to what berthd's own bounding set holds.
+      const all = allCapabilities();
       caps = { bounding: all, effective: all, permitted: all };
     }
     if (user.uid !== 0 && caps) caps = { bounding: caps.bounding };
@@ -290,7 +290,8 @@ export class ExecManager {
     });
     await outDone;
     if (s.pid === 0) s.pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || 0;
-    const startError = await runcLogError(logFile);
+    const logged = await runcLogError(logFile);
+    const startError = logged === undefined ? undefined : runcWording(logged);
     if (startError !== undefined && (code === 255 || code === 1)) {
       const kind = classifyRuntimeError(startError);
       return { code: kind === 'not-found' ? 127 : 126, startError: `OCI runtime exec failed: ${startError}: unknown` };
@@ -356,18 +357,6 @@ async function runcLogError(path: string): Promise<string | undefined> {
   return last;
 }
 
-let ownBounding: bigint | undefined;
-function heldCapability(bit: number): boolean {
-  if (ownBounding === undefined) {
-    try {
-      const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-      ownBounding = m ? BigInt(`0x${m[1]}`) : -1n;
-    } catch {
-      ownBounding = -1n;
-    }
-  }
-  return ownBounding === -1n || ((ownBounding >> BigInt(bit)) & 1n) === 1n;
-}
 
 function signalNumber(signal: NodeJS.Signals): number | undefined {
   return osConstants.signals[signal];
