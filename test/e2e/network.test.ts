@@ -123,7 +123,7 @@ describe('networking', () => {
     const local = /^80\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(port.stdout);
     const any = /^80\/tcp -> 0\.0\.0\.0:(\d+)$/m.exec(port.stdout);
     assert.ok(local && any, port.stdout);
-    assert.doesNotMatch(port.stdout, /81/, 'an exposed port that is not published is not listed');
+    assert.doesNotMatch(port.stdout, /^81\//m, 'an exposed port that is not published is not listed');
     const r1 = await retry(() => httpGet('127.0.0.1', Number(local[1])));
     assert.equal(r1.body, 'hello-bridge\n');
     const r2 = await retry(() => httpGet(hostAddress(), Number(any[1])));
