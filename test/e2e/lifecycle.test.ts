@@ -324,7 +324,9 @@ describe('container lifecycle', () => {
     assert.match(rm.stderr, /cannot remove container "\/c2": container is running: stop the container before removing or force remove/);
     const rmf = await daemon.berth(['rm', '-f', '-v', 'c2']);
     assert.equal(rmf.code, 0, rmf.stderr);
-    assert.equal((await daemon.docker(['inspect', 'c2'])).code, 1);
+    // --type container: without it docker inspect also tries networks and images, and "c2" is a hex
+    // prefix that a network's or an image's random ID can start with.
+    assert.equal((await daemon.docker(['inspect', '--type', 'container', 'c2'])).code, 1);
   });
 
   test('container prune removes stopped containers only, with filters', async () => {
