@@ -1,6 +1,6 @@
 // berth exec: create an exec session, start it hijacked (or detached), exit with its exit code,
 // as docker's exec.go does.
-import { readFileSync } from 'node:fs';
+import { envEntry, envFile } from '../env-file.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
 import { checkTtyInput, consoleSize, monitorTtySize, pumpStream, rawTerminal } from '../stream.js';
 
@@ -34,18 +34,6 @@ interface ExecOptions {
   workdir?: string;
 }
 
-function envEntry(e: string): string {
-  if (e.includes('=')) return e;
-  return process.env[e] !== undefined ? `${e}=${process.env[e]}` : e;
-}
-
-function envFile(path: string): string[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .map(envEntry);
-}
 
 export default async function exec(ctx: Context, argv: string[]): Promise<number> {
   const { opts, args } = parseArgs(SPEC, argv);

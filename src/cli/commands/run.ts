@@ -1,7 +1,7 @@
 // berth run: create (pulling a missing image), attach, wait, start, exit with the container's
 // status, as docker's run.go does. Exit codes: 125 for berth/daemon errors, 126/127 when the
 // command cannot be invoked/found, otherwise the container's own status.
-import { readFileSync } from 'node:fs';
+import { envEntry, envFile } from '../env-file.js';
 import type { Socket } from 'node:net';
 import { ApiError, type ApiClient } from '../api-client.js';
 import { parseArgs, StatusError, checkArgs, errorText, type CommandSpec, type Context } from '../cli.js';
@@ -116,19 +116,6 @@ export function parsePorts(specs: string[]): PortSpec {
   return out;
 }
 
-/** opts.ValidateEnv: "NAME" alone takes the client's value when it has one. */
-function envEntry(e: string): string {
-  if (e.includes('=')) return e;
-  return process.env[e] !== undefined ? `${e}=${process.env[e]}` : e;
-}
-
-function envFile(path: string): string[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .map(envEntry);
-}
 
 export interface RunOptions extends LimitOptions, HealthOptions {
   detach?: boolean;
