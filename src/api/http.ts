@@ -35,6 +35,36 @@ export function commonHeaders(): Record<string, string> {
   };
 }
 
+/**
+ * docker's JSON-message stream (the progress of pull, push, import): status 200 goes out with the
+ * first message (preceded by `first`, when given), so a failure before it is still a plain error
+ * response; after it, `fail` ends the stream with a final {errorDetail, error} message.
+ */
+export function jsonMessageStream(ctx: ApiContext, first?: Record<string, unknown>) {
+  const res = ctx.res!;
+  let started = false;
+  const line = (msg: Record<string, unknown>) => res.write(JSON.stringify(msg) + '\r\n');
+  return {
+    write(msg: Record<string, unknown>): void {
+      if (!started) {
+        started = true;
+        res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
+        if (first) line(first);
+      }
+      line(msg);
+    },
+    end(): void {
+      res.end();
+    },
+    /** Rethrows while nothing was sent (the router answers with the error's status). */
+    fail(err: unknown): void {
+      if (!started) throw err;
+      const message = errorMessage(err);
+      res.end(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
+    },
+  };
+}
+
 export function sendJson(ctx: ApiContext, status: number, body: unknown): void {
   const payload = body === undefined ? '' : JSON.stringify(body) + '\n';
   const headers: Record<string, string> = { ...commonHeaders() };

@@ -8,10 +8,10 @@ import { checkSavable, saveImages, selectImages } from '../images/save.js';
 import type { StoredImage } from '../images/store.js';
 import { parseReference } from '../registry/reference.js';
 import type { ImageReference } from '../registry/types.js';
-import { errorMessage, InvalidParameterError } from '../util/errors.js';
+import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import type { Router } from './router.js';
-import { type ApiContext, boolQuery, commonHeaders, drainRequest, sendJson, sendNoContent } from './http.js';
+import { type ApiContext, boolQuery, commonHeaders, drainRequest, jsonMessageStream, sendJson, sendNoContent } from './http.js';
 
 const log = logger('api');
 
@@ -77,15 +77,8 @@ export async function handleImport(ctx: ApiContext, daemon: Daemon): Promise<voi
     throw new InvalidParameterError(`image platform ${platform} is not supported: berth makes linux/amd64 images`);
   }
   let source: Readable;
-  const res = ctx.res!;
-  let started = false;
-  const write = (msg: Record<string, unknown>) => {
-    if (!started) {
-      started = true;
-      res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
-    }
-    res.write(JSON.stringify(msg) + '\r\n');
-  };
+  const stream = jsonMessageStream(ctx);
+  const write = stream.write;
   if (fromSrc === '-') {
     source = ctx.req;
   } else {
@@ -108,12 +101,10 @@ export async function handleImport(ctx: ApiContext, daemon: Daemon): Promise<voi
       { changes, message, source: fromSrc, ref },
     );
     write({ status: id });
-    res.end();
+    stream.end();
   } catch (err) {
     if (fromSrc === '-') await drainRequest(ctx.req);
-    if (!started) throw err;
-    const message = errorMessage(err);
-    res.end(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
+    stream.fail(err);
   }
 }
 

@@ -3,11 +3,11 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { PullProgress } from '../images/pull.js';
 import { familiarString, parseReference } from '../registry/reference.js';
 import type { RegistryAuth } from '../registry/types.js';
-import { errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
+import { InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { humanSize } from '../util/human.js';
 import { handleImport } from './images-io.js';
 import type { Router } from './router.js';
-import { type ApiContext, boolQuery, commonHeaders, sendJson } from './http.js';
+import { type ApiContext, boolQuery, jsonMessageStream, sendJson } from './http.js';
 
 /** X-Registry-Auth: base64url(JSON AuthConfig), as the docker CLI sends it. */
 export function registryAuthFrom(ctx: ApiContext): RegistryAuth | undefined {
@@ -44,16 +44,8 @@ export function registerImageRoutes(router: Router, daemon: Daemon): void {
     if (platform && platform !== 'linux/amd64' && platform !== 'linux/x86_64' && platform !== 'linux') {
       throw new InvalidParameterError(`image platform ${platform} is not supported: berth runs linux/amd64 images`);
     }
-    let started = false;
-    const res = ctx.res!;
-    const write = (msg: Record<string, unknown>) => {
-      if (!started) {
-        started = true;
-        res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
-        write({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
-      }
-      res.write(JSON.stringify(msg) + '\r\n');
-    };
+    const stream = jsonMessageStream(ctx, { status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
+    const write = stream.write;
     const onProgress = (ev: PullProgress) => {
       const msg: Record<string, unknown> = { status: ev.status, progressDetail: ev.progressDetail ?? {}, id: ev.id };
       if (ev.progressDetail?.total) msg.progress = progressBar(ev.progressDetail.current, ev.progressDetail.total);
@@ -65,11 +57,9 @@ export function registerImageRoutes(router: Router, daemon: Daemon): void {
       daemon.events.emit('image', 'pull', { ID: shown, Attributes: { name: familiarString({ ...ref, tag: undefined, digest: undefined }) } });
       write({ status: `Digest: ${outcome.repoDigest}` });
       write({ status: outcome.updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
-      res.end();
+      stream.end();
     } catch (err) {
-      if (!started) throw err;
-      const message = errorMessage(err);
-      res.end(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
+      stream.fail(err);
     }
   });
 

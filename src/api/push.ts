@@ -4,7 +4,7 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { PushMessage } from '../images/push-service.js';
 import { errorMessage, InvalidParameterError } from '../util/errors.js';
 import { parseReference } from '../registry/reference.js';
-import { commonHeaders, sendNoContent } from './http.js';
+import { jsonMessageStream, sendNoContent } from './http.js';
 import { progressBar, registryAuthFrom } from './images.js';
 import type { Router } from './router.js';
 
@@ -31,14 +31,8 @@ export function registerPushRoutes(router: Router, daemon: Daemon): void {
     const name = ctx.params.name;
     const tag = ctx.query.get('tag') || undefined;
     const res = ctx.res!;
-    let started = false;
-    const write = (msg: Record<string, unknown>) => {
-      if (!started) {
-        started = true;
-        res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
-      }
-      res.write(JSON.stringify(msg) + '\r\n');
-    };
+    const stream = jsonMessageStream(ctx);
+    const write = stream.write;
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort(new Error('client went away'));
@@ -50,11 +44,9 @@ export function registerPushRoutes(router: Router, daemon: Daemon): void {
     };
     try {
       await daemon.pushes.push(name, tag, { auth: registryAuthFrom(ctx), signal: abort.signal, onMessage });
-      res.end();
+      stream.end();
     } catch (err) {
-      if (!started) throw err;
-      const message = errorMessage(err);
-      res.end(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
+      stream.fail(err);
     }
   });
 }
