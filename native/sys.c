@@ -31,17 +31,20 @@
 
 #define MAX_ARG 8192
 
-static napi_value throw_errno(napi_env env, const char *what, const char *path, int err) {
-  char msg[MAX_ARG + 256];
-  snprintf(msg, sizeof msg, "%s %s: %s", what, path, strerror(err));
-  napi_value message, error, code;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, NULL, message, &error);
-  napi_create_int32(env, err, &code);
-  napi_set_named_property(env, error, "errno", code);
-  napi_throw(env, error);
-  return NULL;
-}
+enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
+
+/* One call, parsed from its JS arguments; run on the calling thread or on a pool thread. */
+struct work {
+  enum op op;
+  napi_async_work handle;
+  napi_deferred deferred;
+  char source[MAX_ARG], target[MAX_ARG], fstype[MAX_ARG], data[MAX_ARG], cwd[MAX_ARG];
+  int has_source, has_fstype, has_data, has_cwd;
+  uint32_t flags;
+  /* Set by run_work on failure: what failed (for the message) and errno. */
+  const char *what;
+  int err;
+};
 
 /* Copies argument i as a string into buf; an absent/null/undefined argument gives "" and *present=0. */
 static int get_string(napi_env env, napi_value *argv, size_t argc, size_t i, char *buf, int *present) {
@@ -58,50 +61,35 @@ static int get_string(napi_env env, napi_value *argv, size_t argc, size_t i, cha
   return 0;
 }
 
-static napi_value js_mount(napi_env env, napi_callback_info info) {
+/*
+ * Parses the arguments of `op` into w; on bad arguments throws a TypeError naming `usage` and
+ * returns -1. mount(source, target, fstype, flags, data, cwd?), umount(target, flags),
+ * createNetns(path).
+ */
+static int parse_args(napi_env env, napi_callback_info info, enum op op, struct work *w, const char *usage) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  static char source[MAX_ARG], target[MAX_ARG], fstype[MAX_ARG], data[MAX_ARG], cwd[MAX_ARG];
-  int has_source, has_fstype, has_data, has_cwd;
-  uint32_t flags = 0;
-  if (get_string(env, argv, argc, 0, source, &has_source) || get_string(env, argv, argc, 1, target, NULL) ||
-      get_string(env, argv, argc, 2, fstype, &has_fstype) || get_string(env, argv, argc, 4, data, &has_data) ||
-      get_string(env, argv, argc, 5, cwd, &has_cwd) || argc < 4 || napi_get_value_uint32(env, argv[3], &flags) != napi_ok) {
-    napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data, cwd?): bad arguments");
-    return NULL;
-  }
-  int saved = -1;
-  if (has_cwd) {
-    saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (saved < 0 || chdir(cwd) != 0) {
-      int err = errno;
-      if (saved >= 0) close(saved);
-      return throw_errno(env, "chdir", cwd, err);
+  w->op = op;
+  int bad = 0;
+  switch (op) {
+    case OP_MOUNT:
+      bad = get_string(env, argv, argc, 0, w->source, &w->has_source) || get_string(env, argv, argc, 1, w->target, NULL) ||
+            get_string(env, argv, argc, 2, w->fstype, &w->has_fstype) || get_string(env, argv, argc, 4, w->data, &w->has_data) ||
+            get_string(env, argv, argc, 5, w->cwd, &w->has_cwd) || argc < 4 || napi_get_value_uint32(env, argv[3], &w->flags) != napi_ok;
+      break;
+    case OP_UMOUNT: {
+      int32_t flags = 0;
+      bad = get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0 || (argc > 1 && napi_get_value_int32(env, argv[1], &flags) != napi_ok);
+      w->flags = (uint32_t)flags;
+      break;
     }
+    case OP_NETNS:
+      bad = get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0;
+      break;
   }
-  int rc = mount(has_source ? source : NULL, target, has_fstype ? fstype : NULL, flags, has_data ? data : NULL);
-  int err = errno;
-  if (saved >= 0) {
-    if (fchdir(saved) != 0) abort(); /* the daemon's cwd must never stay elsewhere */
-    close(saved);
-  }
-  if (rc != 0) return throw_errno(env, "mount", target, err);
-  return NULL;
-}
-
-static napi_value js_umount(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  static char target[MAX_ARG];
-  int32_t flags = 0;
-  if (get_string(env, argv, argc, 0, target, NULL) || target[0] == 0 || (argc > 1 && napi_get_value_int32(env, argv[1], &flags) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "umount(target, flags): bad arguments");
-    return NULL;
-  }
-  if (umount2(target, flags) != 0) return throw_errno(env, "umount", target, errno);
-  return NULL;
+  if (bad) napi_throw_type_error(env, NULL, usage);
+  return bad ? -1 : 0;
 }
 
 static int loopback_up(void) {
@@ -121,53 +109,6 @@ static int loopback_up(void) {
   return rc;
 }
 
-static napi_value js_create_netns(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  static char path[MAX_ARG];
-  if (get_string(env, argv, argc, 0, path, NULL) || path[0] == 0) {
-    napi_throw_type_error(env, NULL, "createNetns(path): bad arguments");
-    return NULL;
-  }
-  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original < 0) return throw_errno(env, "open", "/proc/thread-self/ns/net", errno);
-  /* From here on this thread is in the new namespace until setns() below puts it back. */
-  if (unshare(CLONE_NEWNET) != 0) {
-    int err = errno;
-    close(original);
-    return throw_errno(env, "unshare(CLONE_NEWNET) for", path, err);
-  }
-  const char *what = NULL;
-  int err = 0;
-  if (loopback_up() != 0) {
-    what = "bring up lo in";
-    err = errno;
-  } else if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) != 0) {
-    what = "bind-mount network namespace on";
-    err = errno;
-  }
-  if (setns(original, CLONE_NEWNET) != 0) abort(); /* never keep serving from the wrong namespace */
-  close(original);
-  if (what) return throw_errno(env, what, path, err);
-  return NULL;
-}
-
-/* ---- asynchronous forms: the same calls on libuv's thread pool, settled as promises ---- */
-
-enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
-
-struct work {
-  enum op op;
-  napi_async_work handle;
-  napi_deferred deferred;
-  char source[MAX_ARG], target[MAX_ARG], fstype[MAX_ARG], data[MAX_ARG];
-  int has_source, has_fstype, has_data;
-  uint32_t flags;
-  const char *what;
-  int err;
-};
-
 static void netns_create(struct work *w) {
   int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (original < 0) {
@@ -175,6 +116,7 @@ static void netns_create(struct work *w) {
     w->err = errno;
     return;
   }
+  /* From here on this thread is in the new namespace until setns() below puts it back. */
   if (unshare(CLONE_NEWNET) != 0) {
     w->what = "unshare(CLONE_NEWNET) for";
     w->err = errno;
@@ -188,21 +130,35 @@ static void netns_create(struct work *w) {
     w->what = "bind-mount network namespace on";
     w->err = errno;
   }
-  /* A pool thread must go back to the daemon's namespace before it runs anything else. */
+  /* Never keep serving (the main thread or a pool thread) from the wrong namespace. */
   if (setns(original, CLONE_NEWNET) != 0) abort();
   close(original);
 }
 
-static void work_execute(napi_env env, void *data) {
-  struct work *w = data;
-  (void)env;
+/* The call itself; any thread. A mount with a cwd changes the process-wide cwd: calling thread only. */
+static void run_work(struct work *w) {
   switch (w->op) {
-    case OP_MOUNT:
+    case OP_MOUNT: {
+      int saved = -1;
+      if (w->has_cwd) {
+        saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (saved < 0 || chdir(w->cwd) != 0) {
+          w->what = "chdir for mount on";
+          w->err = errno;
+          if (saved >= 0) close(saved);
+          return;
+        }
+      }
       if (mount(w->has_source ? w->source : NULL, w->target, w->has_fstype ? w->fstype : NULL, w->flags, w->has_data ? w->data : NULL) != 0) {
         w->what = "mount";
         w->err = errno;
       }
+      if (saved >= 0) {
+        if (fchdir(saved) != 0) abort(); /* the daemon's cwd must never stay elsewhere */
+        close(saved);
+      }
       break;
+    }
     case OP_UMOUNT:
       if (umount2(w->target, (int)w->flags) != 0) {
         w->what = "umount";
@@ -215,6 +171,48 @@ static void work_execute(napi_env env, void *data) {
   }
 }
 
+/* The JS Error for a failed call: "<what> <path>: <strerror>", with .errno. */
+static napi_value errno_error(napi_env env, const struct work *w, int err) {
+  char msg[MAX_ARG + 256];
+  snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "async call", w->target, strerror(err));
+  napi_value message, error, code;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &code);
+  napi_set_named_property(env, error, "errno", code);
+  return error;
+}
+
+/* ---- synchronous forms: on the calling thread ---- */
+
+static napi_value run_sync(napi_env env, napi_callback_info info, enum op op, const char *usage) {
+  static struct work w; /* large buffers; the synchronous forms run on the main thread only */
+  memset(&w, 0, sizeof w);
+  if (parse_args(env, info, op, &w, usage) != 0) return NULL;
+  run_work(&w);
+  if (w.what) napi_throw(env, errno_error(env, &w, w.err));
+  return NULL;
+}
+
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  return run_sync(env, info, OP_MOUNT, "mount(source, target, fstype, flags, data, cwd?): bad arguments");
+}
+
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  return run_sync(env, info, OP_UMOUNT, "umount(target, flags): bad arguments");
+}
+
+static napi_value js_create_netns(napi_env env, napi_callback_info info) {
+  return run_sync(env, info, OP_NETNS, "createNetns(path): bad arguments");
+}
+
+/* ---- asynchronous forms: the same calls on libuv's thread pool, settled as promises ---- */
+
+static void work_execute(napi_env env, void *data) {
+  (void)env;
+  run_work(data);
+}
+
 static void work_complete(napi_env env, napi_status status, void *data) {
   struct work *w = data;
   if (status == napi_ok && w->what == NULL) {
@@ -222,20 +220,23 @@ static void work_complete(napi_env env, napi_status status, void *data) {
     napi_get_undefined(env, &undef);
     napi_resolve_deferred(env, w->deferred, undef);
   } else {
-    char msg[MAX_ARG + 256];
-    snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "async call", w->target, strerror(w->what ? w->err : ECANCELED));
-    napi_value message, error, code;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_create_int32(env, w->what ? w->err : ECANCELED, &code);
-    napi_set_named_property(env, error, "errno", code);
-    napi_reject_deferred(env, w->deferred, error);
+    napi_reject_deferred(env, w->deferred, errno_error(env, w, w->what ? w->err : ECANCELED));
   }
   napi_delete_async_work(env, w->handle);
   free(w);
 }
 
-static napi_value queue(napi_env env, struct work *w, const char *name) {
+static napi_value run_async(napi_env env, napi_callback_info info, enum op op, const char *usage, const char *name) {
+  struct work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (parse_args(env, info, op, w, usage) != 0 || w->has_cwd) {
+    if (w->has_cwd) napi_throw_type_error(env, NULL, "mountAsync takes no cwd: the cwd is process-wide");
+    free(w);
+    return NULL;
+  }
   napi_value promise, resource_name;
   napi_create_promise(env, &w->deferred, &promise);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
@@ -245,61 +246,15 @@ static napi_value queue(napi_env env, struct work *w, const char *name) {
 }
 
 static napi_value js_mount_async(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  w->op = OP_MOUNT;
-  if (get_string(env, argv, argc, 0, w->source, &w->has_source) || get_string(env, argv, argc, 1, w->target, NULL) ||
-      get_string(env, argv, argc, 2, w->fstype, &w->has_fstype) || get_string(env, argv, argc, 4, w->data, &w->has_data) ||
-      argc < 4 || napi_get_value_uint32(env, argv[3], &w->flags) != napi_ok) {
-    free(w);
-    napi_throw_type_error(env, NULL, "mountAsync(source, target, fstype, flags, data): bad arguments");
-    return NULL;
-  }
-  return queue(env, w, "berth.mount");
+  return run_async(env, info, OP_MOUNT, "mountAsync(source, target, fstype, flags, data): bad arguments", "berth.mount");
 }
 
 static napi_value js_umount_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  w->op = OP_UMOUNT;
-  int32_t flags = 0;
-  if (get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0 || (argc > 1 && napi_get_value_int32(env, argv[1], &flags) != napi_ok)) {
-    free(w);
-    napi_throw_type_error(env, NULL, "umountAsync(target, flags): bad arguments");
-    return NULL;
-  }
-  w->flags = (uint32_t)flags;
-  return queue(env, w, "berth.umount");
+  return run_async(env, info, OP_UMOUNT, "umountAsync(target, flags): bad arguments", "berth.umount");
 }
 
 static napi_value js_create_netns_async(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  w->op = OP_NETNS;
-  if (get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0) {
-    free(w);
-    napi_throw_type_error(env, NULL, "createNetnsAsync(path): bad arguments");
-    return NULL;
-  }
-  return queue(env, w, "berth.netns");
+  return run_async(env, info, OP_NETNS, "createNetnsAsync(path): bad arguments", "berth.netns");
 }
 
 NAPI_MODULE_INIT() {
