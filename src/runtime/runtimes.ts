@@ -6,7 +6,8 @@
 // and container start latency is the figure users feel. runc stays available by name
 // (`--runtime runc`, or `default-runtime: runc`).
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
+import { nativePath } from '../util/assets.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { lookPathOrNull } from './exec.js';
 
@@ -49,9 +50,7 @@ export function cgroupLayout(): CgroupLayout {
 
 /** dist/native/berth-legacy-cgroups, built from native/legacy-cgroups.c by `npm run build`. */
 export function legacyCgroupsLauncher(): string | null {
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  const path = join(dir, 'dist', 'native', 'berth-legacy-cgroups');
+  const path = nativePath('berth-legacy-cgroups');
   return existsSync(path) ? path : null;
 }
 

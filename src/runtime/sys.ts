@@ -3,7 +3,7 @@
 // spawning; `npm run build` builds it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { nativePath } from '../util/assets.js';
 
 export interface SysAddon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd?: string): void;
@@ -30,9 +30,7 @@ let cached: SysAddon | null | undefined;
 
 export function sysAddon(): SysAddon | null {
   if (cached !== undefined) return cached;
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  const path = join(dir, 'dist', 'native', 'berth-sys.node');
+  const path = nativePath('berth-sys.node');
   cached = existsSync(path) ? (createRequire(import.meta.url)(path) as SysAddon) : null;
   return cached;
 }

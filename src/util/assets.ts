@@ -2,13 +2,23 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-let repoRoot: string | undefined;
+let root: string | undefined;
 
-export function assetPath(...parts: string[]): string {
-  if (!repoRoot) {
+/** The checkout: the nearest directory above this module holding package.json. */
+export function repoRoot(): string {
+  if (!root) {
     let dir = import.meta.dirname;
     while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-    repoRoot = dir;
+    root = dir;
   }
-  return join(repoRoot, 'assets', ...parts);
+  return root;
+}
+
+export function assetPath(...parts: string[]): string {
+  return join(repoRoot(), 'assets', ...parts);
+}
+
+/** A native part built by `npm run build` (scripts/build-native.mjs) into dist/native. */
+export function nativePath(name: string): string {
+  return join(repoRoot(), 'dist', 'native', name);
 }
