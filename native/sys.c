@@ -8,6 +8,7 @@
  *   umount(target, flags)                              umount2(2)
  *   createNetns(path)                                  a new network namespace with lo up, pinned
  *                                                      by a bind mount on `path` (an existing file)
+ *   bridgeEnsureAsync, vethAttachAsync, linkDeleteAsync  bridge networking, see netlink.c
  *
  * The synchronous forms block the calling thread: an unmount waits for an RCU grace period
  * (10-20 ms), so berthd uses the *Async forms, which run on libuv's thread pool and return a
@@ -28,6 +29,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "netlink.h"
 
 #define MAX_ARG 8192
 
@@ -271,5 +274,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "umountAsync", fn);
   napi_create_function(env, "createNetnsAsync", NAPI_AUTO_LENGTH, js_create_netns_async, NULL, &fn);
   napi_set_named_property(env, exports, "createNetnsAsync", fn);
+  register_netlink(env, exports);
   return exports;
 }

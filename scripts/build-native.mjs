@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds berth's native parts with the system C compiler (scripts/install-deps.sh installs gcc):
 //   native/legacy-cgroups.c → dist/native/berth-legacy-cgroups  (crun launcher, see runtime/runtimes.ts)
-//   native/sys.c            → dist/native/berth-sys.node        (mount/umount/netns, see runtime/sys.ts)
+//   native/sys.c + netlink.c → dist/native/berth-sys.node       (mount/umount/netns/bridge links, see runtime/sys.ts)
 // The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
 // and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
@@ -23,11 +23,12 @@ function nodeHeaders() {
   return found;
 }
 
-function build(source, target, flags) {
-  const src = join(root, 'native', source);
+function build(sources, target, flags) {
+  const srcs = sources.map((s) => join(root, 'native', s));
   const dst = join(out, target);
-  if (existsSync(dst) && statSync(dst).mtimeMs >= statSync(src).mtimeMs) return;
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, src], { stdio: 'inherit' });
+  const inputs = [...srcs, ...srcs.map((s) => s.replace(/\.c$/, '.h')).filter((h) => existsSync(h))];
+  if (existsSync(dst) && inputs.every((s) => statSync(dst).mtimeMs >= statSync(s).mtimeMs)) return;
+  const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, ...srcs], { stdio: 'inherit' });
   if (r.error) {
     console.error(`build-native: cannot run ${cc} (${r.error.message}); install gcc (scripts/install-deps.sh does)`);
     process.exit(1);
@@ -35,5 +36,5 @@ function build(source, target, flags) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-build('legacy-cgroups.c', 'berth-legacy-cgroups', () => []);
-build('sys.c', 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);
+build(['legacy-cgroups.c'], 'berth-legacy-cgroups', () => []);
+build(['sys.c', 'netlink.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);

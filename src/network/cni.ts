@@ -107,13 +107,13 @@ export class Cni {
     return conf;
   }
 
-  /** ADD the list; on failure, DEL what was added and throw. */
-  async add(list: CniConfList, containerId: string, netns: string, ifName: string, rt: CniRuntimeConfig): Promise<CniResult> {
+  /** ADD the list (after `prevResult`, what an earlier step made); on failure, DEL what was added and throw. */
+  async add(list: CniConfList, containerId: string, netns: string, ifName: string, rt: CniRuntimeConfig, prevResult?: CniResult): Promise<CniResult> {
     await mkdir(this.cacheDir, { recursive: true });
-    const entry: CniCacheEntry = { containerId, netns, ifName, conflist: list, runtimeConfig: rt };
+    const entry: CniCacheEntry = { containerId, netns, ifName, conflist: list, runtimeConfig: rt, result: prevResult };
     // Written before the first plugin runs: a crash half-way still leaves what DEL needs.
     await this.writeCache(entry);
-    let result: CniResult | undefined;
+    let result = prevResult;
     try {
       for (const plugin of list.plugins) {
         const out = await this.invoke(plugin.type, 'ADD', this.pluginConf(list, plugin, rt, result), { containerId, netns, ifName });

@@ -1,10 +1,12 @@
-// Networks and the containers' place in them. Bridge networks are CNI plugin lists (bridge +
-// host-local IPAM, portmap, firewall); berth keeps the records (SQLite), the per-network name
-// servers, the isolation rules between bridges, and each container's /etc files.
+// Networks and the containers' place in them. Bridge networks are wired in-process (bridge-driver.ts:
+// netlink through berth-sys.node, leases in leases.ts, iptables per bridge); published ports use
+// CNI's portmap plugin. Without the native addon the whole CNI list (bridge + host-local, portmap,
+// firewall) runs instead. berth keeps the records (SQLite), the per-network name servers, the
+// isolation rules between bridges, and each container's /etc files.
 //
-// State that outlives berthd: host-local leases under <data-root>/network/ipam, CNI results under
+// State that outlives berthd: leases under <data-root>/network/ipam, CNI results under
 // <data-root>/network/cni-cache. After a restart every cached attachment whose container is not
-// running is DELeted (which releases its lease), and leases with no attachment are dropped.
+// running is DELeted, and leases of containers that are not running are dropped.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,13 +14,16 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../containers/model.js';
 import { execFileCollect } from '../runtime/exec.js';
 import { createNetns, NETNS_DIR, removeNetns } from '../runtime/netns.js';
+import { sysAddon } from '../runtime/sys.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import { Cni, CNI_VERSION, type CniConfList, type CniPortMapping } from './cni.js';
+import { BridgeDriver, leaseNetwork } from './bridge-driver.js';
+import { Cni, CNI_VERSION, type CniConfList, type CniPortMapping, type CniResult } from './cni.js';
 import { NetworkDnsServer } from './dns.js';
 import { hostResolvConf, hostsText, type ParsedResolvConf, parseExtraHosts, resolvConfText } from './etc.js';
 import { isolateBridge, unisolateBridge } from './firewall.js';
+import { LeaseStore } from './leases.js';
 import {
   allocateSubnet,
   type Cidr,
@@ -93,9 +98,8 @@ export function netnsName(containerId: string): string {
   return `berth-${containerId.slice(0, 12)}`;
 }
 
-export function cniName(net: NetworkRecord): string {
-  return `berth-${net.id.slice(0, 12)}`;
-}
+/** The network's name in CNI lists and its lease directory. */
+export const cniName = leaseNetwork;
 
 export class NetworkManager {
   readonly cni: Cni;
@@ -103,6 +107,9 @@ export class NetworkManager {
   /** Bridges whose isolation rules were put in place by this process (a few iptables calls each). */
   private readonly isolated = new Set<string>();
   private readonly ipamDir: string;
+  private readonly leases: LeaseStore;
+  /** In-process bridge wiring; undefined without berth-sys.node (then CNI plugins do it all). */
+  private readonly driver?: BridgeDriver;
   private hostResolv?: ParsedResolvConf;
   /** Serialises network create/remove (subnet and name choices). */
   private chain: Promise<unknown> = Promise.resolve();
@@ -114,6 +121,9 @@ export class NetworkManager {
   ) {
     this.cni = new Cni(join(cfg.dataRoot, 'network', 'cni-cache'), cfg.cniPath);
     this.ipamDir = join(cfg.dataRoot, 'network', 'ipam');
+    this.leases = new LeaseStore(this.ipamDir);
+    const sys = sysAddon();
+    if (sys && !process.env.BERTH_CNI_BRIDGE) this.driver = new BridgeDriver(this.leases, sys);
   }
 
   // --- records --------------------------------------------------------------------------------
@@ -210,13 +220,8 @@ export class NetworkManager {
       await this.cni.delEntry(e).catch((err) => log.warn({ err }, 'stale CNI DEL'));
       if (existsSync(join(NETNS_DIR, netnsName(e.containerId)))) await removeNetns(netnsName(e.containerId)).catch(() => undefined);
     }
-    const held = new Set(entries.filter((e) => running.has(e.containerId)).map((e) => `${e.conflist.name}/${e.containerId}`));
-    for (const net of await readdir(this.ipamDir).catch(() => [] as string[])) {
-      for (const file of await readdir(join(this.ipamDir, net)).catch(() => [] as string[])) {
-        if (!/^\d+\.\d+\.\d+\.\d+$/.test(file)) continue;
-        const owner = (await readFile(join(this.ipamDir, net, file), 'utf8').catch(() => '')).split(/\r?\n/)[0].trim();
-        if (!held.has(`${net}/${owner}`)) await rm(join(this.ipamDir, net, file), { force: true });
-      }
+    for (const lease of await this.leases.scan()) {
+      if (!running.has(lease.containerId)) await this.leases.release(lease);
     }
   }
 
@@ -348,9 +353,11 @@ export class NetworkManager {
     this.dns.delete(net.id);
     if (net.bridge) {
       this.isolated.delete(net.bridge);
+      this.driver?.forget(net.bridge);
       await unisolateBridge(net.bridge, net.internal);
       if (existsSync(`/sys/class/net/${net.bridge}`)) await execFileCollect('ip', ['link', 'del', net.bridge]);
     }
+    this.leases.forgetNetwork(cniName(net));
     await rm(join(this.ipamDir, cniName(net)), { recursive: true, force: true });
   }
 
@@ -543,7 +550,7 @@ export class NetworkManager {
           networks[net.name] = { ...ep, NetworkID: net.id };
           continue;
         }
-        networks[net.name] = await this.attach(c, net, ep, nsPath, `eth${ifIndex}`, ifIndex === 0 ? mappings : []);
+        networks[net.name] = await this.attach(c, net, ep, nsPath, `eth${ifIndex}`, ifIndex === 0 ? mappings : [], ifIndex === 0);
         ifIndex++;
       }
       const primary = bridges.length > 0 ? networks[bridges[0].net.name] : undefined;
@@ -568,14 +575,12 @@ export class NetworkManager {
     await writeFile(path, resolvConfText(this.hostResolv, this.resolvInput(c, embedded)));
   }
 
-  /** CNI ADD of one bridge network; the endpoint as inspect shows it. */
-  private async attach(c: ContainerRecord, net: NetworkRecord, ep: EndpointSettings, nsPath: string, ifName: string, ports: CniPortMapping[]): Promise<EndpointSettings> {
-    // DEL runs the cached list, so a list without portmap is undone without it too.
-    const result = await this.cni.add(this.conflist(net, ports.length > 0), c.id, nsPath, ifName, { portMappings: ports });
-    const ipEntry = result.ips?.[0];
-    const iface = ipEntry?.interface !== undefined ? result.interfaces?.[ipEntry.interface] : result.interfaces?.find((i) => i.sandbox);
-    const [ip, prefix] = (ipEntry?.address ?? '/').split('/');
-    if (!this.isolated.has(net.bridge!)) {
+  /** The container's interface on one bridge network (and its published ports); the endpoint as inspect shows it. */
+  private async attach(c: ContainerRecord, net: NetworkRecord, ep: EndpointSettings, nsPath: string, ifName: string, ports: CniPortMapping[], primary: boolean): Promise<EndpointSettings> {
+    const { ip, prefix, mac, gateway } = this.driver
+      ? await this.attachInProcess(c, net, nsPath, ifName, ports, primary)
+      : await this.attachByCni(c, net, nsPath, ifName, ports);
+    if (!this.driver && !this.isolated.has(net.bridge!)) {
       await isolateBridge(net.bridge!, net.internal);
       this.isolated.add(net.bridge!);
     }
@@ -585,15 +590,44 @@ export class NetworkManager {
       ...ep,
       NetworkID: net.id,
       EndpointID: randomBytes(32).toString('hex'),
-      Gateway: ipEntry?.gateway ?? net.gateway ?? '',
+      Gateway: gateway ?? net.gateway ?? '',
       IPAddress: ip,
-      IPPrefixLen: Number(prefix) || 0,
-      MacAddress: iface?.mac ?? '',
+      IPPrefixLen: prefix,
+      MacAddress: mac,
       DNSNames: net.predefined ? null : [c.name, ...aliases, c.id.slice(0, 12)],
     };
   }
 
-  /** Undo setUp: every cached CNI attachment of the container, then its netns. Idempotent. */
+  /** The veth pair and lease in-process; published ports by CNI's portmap, given the pair as its prevResult. */
+  private async attachInProcess(c: ContainerRecord, net: NetworkRecord, nsPath: string, ifName: string, ports: CniPortMapping[], primary: boolean) {
+    const a = await this.driver!.attach(net, c.id, nsPath, ifName, primary);
+    if (ports.length > 0) {
+      const prev: CniResult = {
+        cniVersion: CNI_VERSION,
+        interfaces: [{ name: a.hostIf }, { name: ifName, mac: a.mac, sandbox: nsPath }],
+        ips: [{ address: `${a.ip}/${a.prefix}`, gateway: net.gateway, interface: 1 }],
+      };
+      const list: CniConfList = { cniVersion: CNI_VERSION, name: cniName(net), plugins: [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] };
+      try {
+        await this.cni.add(list, c.id, nsPath, ifName, { portMappings: ports }, prev);
+      } catch (err) {
+        await this.driver!.detach(c.id, net).catch(() => undefined);
+        throw err;
+      }
+    }
+    return { ip: a.ip, prefix: a.prefix, mac: a.mac, gateway: net.gateway };
+  }
+
+  /** The whole CNI list (without berth-sys.node). DEL runs the cached list, so a list without portmap is undone without it too. */
+  private async attachByCni(c: ContainerRecord, net: NetworkRecord, nsPath: string, ifName: string, ports: CniPortMapping[]) {
+    const result = await this.cni.add(this.conflist(net, ports.length > 0), c.id, nsPath, ifName, { portMappings: ports });
+    const ipEntry = result.ips?.[0];
+    const iface = ipEntry?.interface !== undefined ? result.interfaces?.[ipEntry.interface] : result.interfaces?.find((i) => i.sandbox);
+    const [ip, prefix] = (ipEntry?.address ?? '/').split('/');
+    return { ip, prefix: Number(prefix) || 0, mac: iface?.mac ?? '', gateway: ipEntry?.gateway };
+  }
+
+  /** Undo setUp: every cached CNI attachment of the container, its leases, then its netns (which takes its veths along). Idempotent. */
   async tearDown(c: ContainerRecord): Promise<void> {
     const mode = c.hostConfig.NetworkMode ?? 'default';
     const entries = (await this.cni.listCache()).filter((e) => e.containerId === c.id);
@@ -604,6 +638,7 @@ export class NetworkManager {
         .catch(() => new Promise((r) => setTimeout(r, 300)).then(() => this.cni.delEntry(e)))
         .catch((err) => log.warn({ err, id: c.id }, 'CNI DEL failed; kept for the next reconciliation'));
     }
+    await this.leases.releaseAll(c.id);
     if (mode === 'host' || mode.startsWith('container:')) return;
     await removeNetns(netnsName(c.id));
   }
@@ -622,15 +657,18 @@ export class NetworkManager {
     if (c.state.Status !== 'running' && c.state.Status !== 'paused') return ep;
     const used = Object.keys(c.networks ?? {}).length;
     let ifName = `eth${used}`;
-    const inUse = new Set((await this.cni.listCache()).filter((e) => e.containerId === c.id).map((e) => e.ifName));
+    const inUse = new Set([...(await this.cni.listCache()).filter((e) => e.containerId === c.id).map((e) => e.ifName), ...this.leases.of(c.id).map((l) => l.ifName)]);
     for (let i = 0; inUse.has(ifName); i++) ifName = `eth${i}`;
-    return this.attach(c, net, ep, join(NETNS_DIR, netnsName(c.id)), ifName, []);
+    return this.attach(c, net, ep, join(NETNS_DIR, netnsName(c.id)), ifName, [], inUse.size === 0);
   }
 
   async disconnect(c: ContainerRecord, net: NetworkRecord): Promise<void> {
     if (!c.networks?.[net.name]) throw new BerthError(`container ${c.id} is not connected to network ${net.name}`, 403);
     if (net.driver !== 'bridge') throw new BerthError('container cannot be disconnected from host network or connected to host network', 403);
-    if (c.state.Status === 'running' || c.state.Status === 'paused') await this.cni.del(c.id, cniName(net));
+    if (c.state.Status === 'running' || c.state.Status === 'paused') {
+      await this.cni.del(c.id, cniName(net));
+      await this.driver?.detach(c.id, net);
+    }
   }
 
   // --- names ----------------------------------------------------------------------------------

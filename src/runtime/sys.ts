@@ -1,5 +1,5 @@
-// berth-sys.node (native/sys.c): mount(2), umount2(2) and network-namespace creation without
-// spawning util-linux programs (5-13 ms each here). Absent (not built), callers fall back to
+// berth-sys.node (native/sys.c, netlink.c): mount(2), umount2(2), network-namespace creation and
+// bridge/veth links without spawning util-linux programs or CNI plugins (5-40 ms each here). Absent (not built), callers fall back to
 // spawning; `npm run build` builds it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +14,11 @@ export interface SysAddon {
   mountAsync(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umountAsync(target: string, flags: number): Promise<void>;
   createNetnsAsync(path: string): Promise<void>;
+  /** The bridge device with the gateway address, up (an existing one is kept). netlink.c */
+  bridgeEnsureAsync(name: string, address: string, prefixLen: number, mtu: number): Promise<void>;
+  /** A veth pair: `hostIf` on `bridge`, its peer `ifName` in the namespace at `netnsPath`, addressed and routed. */
+  vethAttachAsync(hostIf: string, bridge: string, netnsPath: string, ifName: string, mac: string, address: string, prefixLen: number, gateway: string | null, mtu: number): Promise<void>;
+  linkDeleteAsync(name: string): Promise<void>;
 }
 
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */
@@ -25,6 +30,7 @@ export const MNT_DETACH = 2;
 export const EINVAL = 22;
 export const ENOENT = 2;
 export const EBUSY = 16;
+export const ENODEV = 19;
 
 let cached: SysAddon | null | undefined;
 

@@ -77,17 +77,19 @@ describe('networking', () => {
     }
     const cache = existsSync(join(daemon.dataRoot, 'network', 'cni-cache')) ? readdirSync(join(daemon.dataRoot, 'network', 'cni-cache')) : [];
     for (const f of cache) if (!live.some((id) => f.startsWith(id))) out.push(`CNI cache of a stopped container: ${f}`);
-    if (veths > cache.length) {
-      const names = bridges.flatMap((br) => (existsSync(`/sys/class/net/${br}/brif`) ? readdirSync(`/sys/class/net/${br}/brif`).map((v) => `${br}/${v}`) : []));
-      out.push(`${veths} veths on berth bridges (${names.join(' ')}), ${cache.length} attachments (${cache.join(' ')})`);
-    }
-    // leases: only for running containers
+    // leases: only for running containers, one per attachment
     const ipam = join(daemon.dataRoot, 'network', 'ipam');
+    const leases: string[] = [];
     for (const net of existsSync(ipam) ? readdirSync(ipam) : []) {
       for (const f of readdirSync(join(ipam, net)).filter((x) => /^\d+\.\d+\.\d+\.\d+$/.test(x))) {
         const owner = spawnSync('head', ['-1', join(ipam, net, f)], { encoding: 'utf8' }).stdout.trim();
+        leases.push(`${net}/${f}`);
         if (!live.includes(owner)) out.push(`lease ${net}/${f} held by ${owner}`);
       }
+    }
+    if (veths > leases.length) {
+      const names = bridges.flatMap((br) => (existsSync(`/sys/class/net/${br}/brif`) ? readdirSync(`/sys/class/net/${br}/brif`).map((v) => `${br}/${v}`) : []));
+      out.push(`${veths} veths on berth bridges (${names.join(' ')}), ${leases.length} attachments (${leases.join(' ')})`);
     }
     // netns and iptables rules of containers that are not running
     const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout + spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout;
@@ -97,6 +99,16 @@ describe('networking', () => {
       if (rules.includes(id)) out.push(`iptables rules of ${id}`);
     }
     return out;
+  };
+
+  /** A removed namespace takes its veth pair along asynchronously (the kernel's netns cleanup work): allow it 2 s. */
+  const settledLeaks = async () => {
+    let found = leaks();
+    for (let i = 0; i < 40 && found.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      found = leaks();
+    }
+    return found;
   };
 
   before(async () => {
@@ -145,7 +157,7 @@ describe('networking', () => {
     assert.equal(peer.stdout, 'hello-bridge\n');
 
     await docker(['rm', '-f', 'web']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
   });
 
   test('a host port already in use is a clear error at start, and leaves nothing behind', async () => {
@@ -169,7 +181,7 @@ describe('networking', () => {
     const bad = await docker(['run', '--rm', '-p', '127.0.0.1:99999:80', image(), 'true'], 125);
     assert.match(bad.stderr, /invalid|range/i);
     await docker(['rm', '-f', 'first', 'second']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
   });
 
   test('user-defined network: names, aliases and containers that join later resolve; the docker CLI network commands', async () => {
@@ -225,7 +237,7 @@ describe('networking', () => {
     const predefined = await docker(['network', 'rm', 'bridge'], 1);
     assert.match(predefined.stderr, /pre-defined network and cannot be removed/);
     await docker(['rm', '-f', 'api', 'late', 'waiter', 'roamer']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
     const bridge = `br-${netId.slice(0, 12)}`;
     assert.ok(existsSync(`/sys/class/net/${bridge}`));
     await docker(['network', 'rm', 'appnet']);
@@ -265,7 +277,7 @@ describe('networking', () => {
     await docker(['rm', '-f', 'redweb']);
     const pruned = await docker(['network', 'prune', '-f']);
     for (const n of ['red', 'blue', 'vault']) assert.match(pruned.stdout, new RegExp(`^${n}$`, 'm'));
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
   });
 
   test('/etc/hosts, /etc/resolv.conf and /etc/hostname; --add-host, --dns, --dns-search, --hostname; host, none and container: modes', async () => {
@@ -293,7 +305,7 @@ describe('networking', () => {
     const unknown = await docker(['run', '--rm', '--network', 'nosuchnet', image(), 'true'], 125);
     assert.match(unknown.stderr, /network nosuchnet not found/);
     await docker(['rm', '-f', 'owner']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
   });
 
   test('the berth CLI: network create/ls/inspect/connect/disconnect/rm/prune, port, run -P, --expose, port ranges, --network-alias', async () => {
@@ -344,7 +356,7 @@ describe('networking', () => {
     const notConnected = await berth(['network', 'disconnect', 'clinet', 'joiner'], 1);
     assert.match(notConnected.stderr, /is not connected to network clinet/);
     await berth(['rm', '-f', 'svc', 'joiner']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
     assert.equal((await berth(['network', 'rm', 'clinet'])).stdout, 'clinet\n');
     assert.ok(!existsSync('/sys/class/net/btcli0'));
     const missing = await berth(['network', 'rm', 'clinet'], 1);
@@ -367,9 +379,9 @@ describe('networking', () => {
     // the name server of the network is back too
     const byName = await docker(['run', '--rm', '--network', 'crashnet', image(), 'timeout', '3', 'wget', '-q', '-O-', 'http://stayer/']);
     assert.equal(byName.stdout, 'stayer\n');
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
     await docker(['rm', '-f', 'stayer', 'leaver']);
     await docker(['network', 'rm', 'crashnet']);
-    assert.deepEqual(leaks(), []);
+    assert.deepEqual(await settledLeaks(), []);
   });
 });
