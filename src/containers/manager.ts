@@ -347,8 +347,10 @@ export class ContainerManager {
         hostnamePath: net.etc.hostname,
       });
       applyHostConfig(spec, c.hostConfig);
+      const learnSeccomp = this.runtime.prepareSpec(spec, c.hostConfig.Runtime);
       await writeFile(join(bundleDir, 'config.json'), specJson(spec));
       const { pid } = await this.runtime.create(id, {
+        learnSeccomp,
         bundleDir,
         logPath: c.logPath,
         exitDir: this.exitDir,

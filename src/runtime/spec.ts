@@ -53,6 +53,7 @@ export interface OciSpec {
   root: { path: string; readonly: boolean };
   hostname: string;
   mounts: OciMount[];
+  annotations?: Record<string, string>;
   linux: {
     namespaces: Array<{ type: string; path?: string }>;
     cgroupsPath?: string;
