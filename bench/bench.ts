@@ -130,7 +130,8 @@ function row(name: string, berth: number | undefined, docker: number | undefined
 
 async function main(): Promise<void> {
   const registry = await startRegistry();
-  const daemon = new TestDaemon({ mirrors: [registry.url], insecureRegistries: [registry.host] });
+  // berthd at its default log level (info), as users run it and as the Docker reference runs.
+  const daemon = new TestDaemon({ mirrors: [registry.url], insecureRegistries: [registry.host], logLevel: null });
   try {
     process.stderr.write('preparing images (the bench image is built once and cached)...\n');
     await pushBusybox(registry.host);

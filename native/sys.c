@@ -9,6 +9,7 @@
  *   createNetns(path)                                  a new network namespace with lo up, pinned
  *                                                      by a bind mount on `path` (an existing file)
  *   bridgeEnsureAsync, vethAttachAsync, linkDeleteAsync  bridge networking, see netlink.c
+ *   spawnAsync                                         running programs off the event loop, see spawn.c
  *
  * The synchronous forms block the calling thread: an unmount waits for an RCU grace period
  * (10-20 ms), so berthd uses the *Async forms, which run on libuv's thread pool and return a
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "netlink.h"
+#include "spawn.h"
 
 #define MAX_ARG 8192
 
@@ -275,5 +277,6 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "createNetnsAsync", NAPI_AUTO_LENGTH, js_create_netns_async, NULL, &fn);
   napi_set_named_property(env, exports, "createNetnsAsync", fn);
   register_netlink(env, exports);
+  register_spawn(env, exports);
   return exports;
 }

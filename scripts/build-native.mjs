@@ -37,4 +37,4 @@ function build(sources, target, flags) {
 }
 
 build(['legacy-cgroups.c'], 'berth-legacy-cgroups', () => []);
-build(['sys.c', 'netlink.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);
+build(['sys.c', 'netlink.c', 'spawn.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);

@@ -17,6 +17,7 @@ import { logger } from '../util/log.js';
 import { execFileCollect, lookPath } from './exec.js';
 import type { RuntimeSet } from './runtimes.js';
 import type { OciSpec } from './spec.js';
+import { sysAddon } from './sys.js';
 
 const log = logger('runtime');
 
@@ -238,47 +239,29 @@ export class OciRuntime {
     if (bpf && bpf.length > 0 && bpf.length % 8 === 0) this.seccompFilters.set(key, bpf.toString('base64'));
   }
 
-  /** Create the container through conmon; resolves once `runc create` has finished. */
-  async create(id: string, o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
-    const dir = this.containerStateDir(id);
-    const runtime = o.runtime ?? this.defaultRuntime;
-    const launch = this.launches.get(runtime);
-    if (!launch) throw new InvalidParameterError(`unknown or invalid runtime name: ${runtime}`);
-    // A previous run's oom/exit markers must not be read as this run's.
-    await rm(dir, { recursive: true, force: true });
-    await Promise.all([mkdir(dir, { recursive: true }), mkdir(o.exitDir, { recursive: true })]);
-    await writeFile(join(dir, 'runtime'), runtime);
-    this.runtimeOf.set(id, runtime);
-    const args = [
-      '--api-version', '1',
-      '-c', id,
-      '-u', id,
-      '-r', launch.command,
-      '-b', o.bundleDir,
-      '-p', join(dir, 'pidfile'),
-      '-P', join(dir, 'conmon.pid'),
-      '-l', `k8s-file:${o.logPath}`,
-      '--exit-dir', o.exitDir,
-      '--persist-dir', dir,
-      '--socket-dir-path', dir,
-      // Attach socket at <socket-dir>/<id>/attach regardless of the path length limit.
-      '--full-attach',
-      // The log is read back by berth; fsync per line would cost a write barrier per line.
-      '--no-sync-log',
-      '--log-level', this.conmonLogLevel,
-    ];
-    // conmon puts runtime args before the subcommand: launcher args, the runtime's own, --root.
-    for (const a of launch.prefix) args.push('--runtime-arg', a);
-    if (o.name) args.push('-n', o.name.replace(/^\//, ''));
-    if (o.terminal) args.push('-t');
-    if (o.stdin) args.push('-i');
-    if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
-    if (o.logSizeMax !== undefined && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
-
+  /**
+   * Starts conmon for one container and returns what the runtime's create reported on the sync
+   * pipe (fd 3), and conmon's early stderr. conmon daemonizes: it gets its own session, so signals
+   * to berthd's group (Ctrl-C, systemd stop) never reach the monitor. With berth-sys.node the spawn
+   * happens on a pool thread (posix_spawn); without it, child_process forks berthd.
+   */
+  private async startConmon(id: string, args: string[], dir: string): Promise<{ text: string; stderr: string }> {
+    const env = { ...process.env, _OCI_SYNCPIPE: '3' };
+    const sys = sysAddon();
+    if (sys) {
+      let r;
+      try {
+        r = await sys.spawnAsync(this.conmonPath, args, Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), { cwd: dir, setsid: true, syncPipe: true, timeoutMs: CREATE_TIMEOUT_MS });
+      } catch (err) {
+        throw new SystemError(`conmon (${this.conmonPath}): ${(err as Error).message}`, { cause: err });
+      }
+      if (r.timedOut) throw new SystemError(`conmon: no answer from the runtime for container ${id} after ${CREATE_TIMEOUT_MS} ms`);
+      return { text: r.sync?.toString() ?? '', stderr: r.stderr.toString().slice(0, 64 * 1024) };
+    }
     const child = spawn(this.conmonPath, args, {
       // fd 3 is the sync pipe. conmon's stdout is unused; its stderr carries early failures.
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      env,
       cwd: dir,
       // Its own session and process group: signals to berthd's group (Ctrl-C, systemd stop)
       // must not reach the monitor, and berthd must not wait for it.
@@ -328,6 +311,47 @@ export class OciRuntime {
       if (stderr === '') await new Promise((r) => setImmediate(r));
       stderrStream.destroy();
     }
+    return { text, stderr };
+  }
+
+  /** Create the container through conmon; resolves once `runc create` has finished. */
+  async create(id: string, o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+    const dir = this.containerStateDir(id);
+    const runtime = o.runtime ?? this.defaultRuntime;
+    const launch = this.launches.get(runtime);
+    if (!launch) throw new InvalidParameterError(`unknown or invalid runtime name: ${runtime}`);
+    // A previous run's oom/exit markers must not be read as this run's.
+    await rm(dir, { recursive: true, force: true });
+    await Promise.all([mkdir(dir, { recursive: true }), mkdir(o.exitDir, { recursive: true })]);
+    await writeFile(join(dir, 'runtime'), runtime);
+    this.runtimeOf.set(id, runtime);
+    const args = [
+      '--api-version', '1',
+      '-c', id,
+      '-u', id,
+      '-r', launch.command,
+      '-b', o.bundleDir,
+      '-p', join(dir, 'pidfile'),
+      '-P', join(dir, 'conmon.pid'),
+      '-l', `k8s-file:${o.logPath}`,
+      '--exit-dir', o.exitDir,
+      '--persist-dir', dir,
+      '--socket-dir-path', dir,
+      // Attach socket at <socket-dir>/<id>/attach regardless of the path length limit.
+      '--full-attach',
+      // The log is read back by berth; fsync per line would cost a write barrier per line.
+      '--no-sync-log',
+      '--log-level', this.conmonLogLevel,
+    ];
+    // conmon puts runtime args before the subcommand: launcher args, the runtime's own, --root.
+    for (const a of launch.prefix) args.push('--runtime-arg', a);
+    if (o.name) args.push('-n', o.name.replace(/^\//, ''));
+    if (o.terminal) args.push('-t');
+    if (o.stdin) args.push('-i');
+    if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
+    if (o.logSizeMax !== undefined && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
+
+    const { text, stderr } = await this.startConmon(id, args, dir);
 
     let parsed: { data?: number; message?: string };
     try {

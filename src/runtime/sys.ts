@@ -1,6 +1,7 @@
-// berth-sys.node (native/sys.c, netlink.c): mount(2), umount2(2), network-namespace creation and
-// bridge/veth links without spawning util-linux programs or CNI plugins (5-40 ms each here). Absent (not built), callers fall back to
-// spawning; `npm run build` builds it.
+// berth-sys.node (native/sys.c, netlink.c, spawn.c): mount(2), umount2(2), network-namespace
+// creation and bridge/veth links without spawning util-linux programs or CNI plugins (5-40 ms each
+// here), and posix_spawn from a pool thread for the programs berthd does run. Absent (not built),
+// callers fall back to spawning with child_process; `npm run build` builds it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { nativePath } from '../util/assets.js';
@@ -19,6 +20,30 @@ export interface SysAddon {
   /** A veth pair: `hostIf` on `bridge`, its peer `ifName` in the namespace at `netnsPath`, addressed and routed. */
   vethAttachAsync(hostIf: string, bridge: string, netnsPath: string, ifName: string, mac: string, address: string, prefixLen: number, gateway: string | null, mtu: number): Promise<void>;
   linkDeleteAsync(name: string): Promise<void>;
+  /** Runs a program from a pool thread (posix_spawn) and collects its output. spawn.c */
+  spawnAsync(file: string, args: string[], env: string[] | null, opts?: SpawnOptions): Promise<SpawnResult>;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  /** Written to stdin; /dev/null otherwise. */
+  input?: string;
+  /** A new session (and process group). */
+  setsid?: boolean;
+  /** A pipe on fd 3 (conmon's _OCI_SYNCPIPE): the call returns after the first child exits and one line arrives there. */
+  syncPipe?: boolean;
+  timeoutMs?: number;
+}
+
+export interface SpawnResult {
+  pid: number;
+  /** -1 when killed by `signal`. */
+  code: number;
+  signal: number;
+  timedOut: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+  sync?: Buffer;
 }
 
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */
