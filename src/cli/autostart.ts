@@ -69,7 +69,8 @@ export async function autostartDaemon(socketPath: string): Promise<void> {
       // bin/berth drops NODE_EXTRA_CA_CERTS for its own startup; berthd talks TLS to registries and gets it back.
       const { BERTH_SAVED_NODE_EXTRA_CA_CERTS: savedCa, ...env } = process.env;
       if (savedCa) env.NODE_EXTRA_CA_CERTS = savedCa;
-      const child = spawn(process.execPath, [berthdPath()], { detached: true, stdio: ['ignore', out, out], env });
+      // bin/berthd itself, not node with it as an argument: its first line carries berthd's node options.
+      const child = spawn(berthdPath(), [], { detached: true, stdio: ['ignore', out, out], env });
       closeSync(out);
       child.on('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
       child.unref();
