@@ -110,6 +110,8 @@ Options:
       --live-restore              Keep containers running when the daemon stops (default true)
       --add-runtime runtime       Register an additional OCI compatible runtime (name=path)
       --default-runtime string    Default OCI runtime for containers (default crun if installed, else runc)
+      --log-driver string         Default driver for container logs (default "json-file")
+      --log-opt map               Default log driver options for containers (default max-size=10m, max-file=3)
   -b, --bridge string             Attach containers to a network bridge (default "berth0")
       --bip string                Specify network bridge IP (default "10.199.0.1/16")
   -h, --help                      Print usage
@@ -138,6 +140,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         'live-restore': { type: 'boolean' },
         'add-runtime': { type: 'string', multiple: true },
         'default-runtime': { type: 'string' },
+        'log-driver': { type: 'string' },
+        'log-opt': { type: 'string', multiple: true },
         bridge: { type: 'string', short: 'b' },
         bip: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -166,6 +170,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['default-runtime']) fromFlags.defaultRuntime = v['default-runtime'];
   if (v['add-runtime']) fromFlags.runtimes = Object.fromEntries(v['add-runtime'].map(parseAddRuntime));
   if (v['certs-dir']) fromFlags.certsDir = v['certs-dir'];
+  if (v['log-driver']) fromFlags.logDriver = v['log-driver'];
+  if (v['log-opt']) fromFlags.logOpts = Object.fromEntries(v['log-opt'].map((kv) => (kv.includes('=') ? [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] : [kv, ''])));
   if (v.bridge) fromFlags.bridge = checkBridge(v.bridge);
   if (v.bip) fromFlags.bip = checkBip(v.bip);
 

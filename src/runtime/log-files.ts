@@ -65,6 +65,14 @@ export function openNewerLogFiles(logPath: string, last: bigint | undefined, kno
   return out;
 }
 
+/**
+ * Close the leading files last written before `sinceNano` (mtime, nanoseconds): conmon stamps a
+ * line before writing it, so none of their lines can pass a since filter. The live file stays.
+ */
+export function skipOlderThan(files: OpenLogFile[], sinceNano: bigint): void {
+  while (files.length > 1 && fstatSync(files[0].fd, { bigint: true }).mtimeNs < sinceNano) closeLogFiles(files.splice(0, 1));
+}
+
 export function closeLogFiles(files: OpenLogFile[]): void {
   for (const f of files.splice(0)) {
     try {
@@ -94,7 +102,13 @@ export function onBeforeRotate(logPath: string, fn: () => void): () => void {
  * does, it keeps appending to the file now named `.1`, so nothing written meanwhile is lost.
  */
 export function rotateLogFiles(logPath: string, maxFile: number): void {
-  for (const fn of beforeRotate.get(logPath) ?? []) fn();
+  for (const fn of beforeRotate.get(logPath) ?? []) {
+    try {
+      fn();
+    } catch {
+      // A reader that cannot open more files (EMFILE) loses its place; the rotation goes on.
+    }
+  }
   const keep = Math.max(0, maxFile - 1);
   const names = logFileNames(logPath);
   // Anything at or beyond the last kept slot goes (a smaller max-file after a restart included).

@@ -4,7 +4,7 @@
 import { read, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { closeLogFiles, onBeforeRotate, openLogFiles, openNewerLogFiles, type OpenLogFile } from './log-files.js';
+import { closeLogFiles, onBeforeRotate, openLogFiles, openNewerLogFiles, skipOlderThan, type OpenLogFile } from './log-files.js';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -110,6 +110,8 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
   // The files still to read, oldest first; files[0] is read from `offset`. Opened eagerly (and
   // synchronously, see log-files.ts) so that a rotation that drops or renames them loses nothing.
   const files: OpenLogFile[] = openLogFiles(path);
+  const sinceNano = [opts.sinceNano, opts.since === undefined ? undefined : BigInt(opts.since) * 1_000_000n].filter((n) => n !== undefined);
+  if (sinceNano.length > 0) skipOlderThan(files, sinceNano.reduce((a, b) => (a > b ? a : b)));
   let offset = 0;
   const openNewer = () => {
     const newer = openNewerLogFiles(path, files.at(-1)?.ino, new Set(files.map((f) => f.ino)));

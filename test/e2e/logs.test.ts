@@ -77,6 +77,23 @@ describe('container logs: rotation and drivers', () => {
     await daemon.docker(['rm', 'plain', 'opts']);
   });
 
+  test('the berth CLI takes --log-driver and --log-opt as docker does', async () => {
+    const run = await daemon.berth(['run', '--name', 'viaberth', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=2', image, 'seq', '1', '2000']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await inspect('viaberth', '{{json .HostConfig.LogConfig}}'), '{"Type":"json-file","Config":{"max-file":"2","max-size":"2k"}}');
+    const files = logFiles(await inspect('viaberth', '{{.LogPath}}'));
+    assert.ok(files.size <= 2, `files: ${[...files.keys()].join(', ')}`);
+    const tail = await daemon.berth(['logs', '--tail', '2', 'viaberth']);
+    assert.equal(tail.stdout, '1999\n2000\n');
+    const none = await daemon.berth(['run', '--log-driver', 'none', '--log-opt', 'max-size=1k', image, 'true']);
+    assert.equal(none.code, 125);
+    assert.match(none.stderr, /invalid logging opts for driver none/);
+    const bad = await daemon.berth(['run', '--log-opt', 'max-size=abc', image, 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /invalid size: 'abc'/);
+    await daemon.berth(['rm', 'viaberth']);
+  });
+
   test('bad log options and unknown drivers are refused at create with docker\'s words', async () => {
     const cases: Array<[string[], string]> = [
       [['--log-opt', 'max-size=abc'], "invalid size: 'abc'"],
