@@ -10,7 +10,8 @@ import { isLive, type CreateRequest, type WaitCondition } from '../containers/ma
 import type { ContainerConfig, HostConfig } from '../containers/model.js';
 import { attachStdin, parseDetachKeys } from '../containers/stdio.js';
 import { frame, readLogEntries, type LogEntry } from '../runtime/logs.js';
-import { InvalidParameterError } from '../util/errors.js';
+import { BerthError, InvalidParameterError } from '../util/errors.js';
+import { recordLogPolicy } from '../containers/log-config.js';
 import { logger } from '../util/log.js';
 import { Filters, parseTimestamp } from './filters.js';
 import type { Router } from './router.js';
@@ -161,6 +162,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
     const c = containers.get(ctx.params.id);
     const { stdout, stderr } = streamFilter(ctx);
     if (!stdout && !stderr) throw new InvalidParameterError('You must choose at least one stream');
+    if (!recordLogPolicy(c.hostConfig).readable) throw new BerthError('configured logging driver does not support reading', 501);
     const tailText = ctx.query.get('tail');
     const tail = tailText === null || tailText === '' || tailText === 'all' ? undefined : Number(tailText);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for tail: ${tailText}`);

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseUlimit, type Ulimit } from '../runtime/resources.js';
 import type { FlagDef } from './flags.js';
+import { parseHumanSize } from '../util/human.js';
 
 export const LIMIT_FLAGS: FlagDef[] = [
   { long: 'cap-add', type: 'list', description: 'Add Linux capabilities' },
@@ -60,31 +61,7 @@ function invalid(value: string, flag: string, why: string): Error {
 
 /** go-units RAMInBytes (parseSize with binary multiples): "512m", "1g", "100KiB", plain bytes. */
 export function ramInBytes(v: string): number {
-  let sep = -1;
-  for (let i = v.length - 1; i >= 0; i--) {
-    if ('0123456789. '.includes(v[i])) {
-      sep = i;
-      break;
-    }
-  }
-  if (sep === -1) throw new Error(`invalid size: '${v}'`);
-  const num = v[sep] === ' ' ? v.slice(0, sep) : v.slice(0, sep + 1);
-  let sfx = v.slice(sep + 1);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(num)) throw new Error(`strconv.ParseFloat: parsing "${num}": invalid syntax`);
-  const size = Number(num);
-  if (size < 0) throw new Error(`size: '${v}' is negative`);
-  if (sfx === '') return Math.trunc(size);
-  const bad = () => new Error(`invalid suffix: '${sfx}'`);
-  if (sfx.length > 3) throw bad();
-  sfx = sfx.toLowerCase();
-  if (sfx[0] === 'b') {
-    if (sfx.length > 1) throw bad();
-    return Math.trunc(size);
-  }
-  const mult: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  if (!(sfx[0] in mult)) throw bad();
-  if ((sfx.length === 2 && sfx[1] !== 'b') || (sfx.length === 3 && sfx.slice(1) !== 'ib')) throw bad();
-  return Math.trunc(size * mult[sfx[0]]);
+  return parseHumanSize(v, 'binary');
 }
 
 function bytesFlag(v: string | undefined, flag: string): number {

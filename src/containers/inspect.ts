@@ -1,4 +1,5 @@
 // docker's JSON shapes for GET /containers/json and GET /containers/{id}/json.
+import { BUILTIN_LOG_CONFIG } from './log-config.js';
 import { humanDuration } from '../util/human.js';
 import { LIMIT_DEFAULTS } from './create-options.js';
 import type { ContainerRecord } from './model.js';
@@ -89,7 +90,8 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
     HostConfig: {
       Binds: null,
       ContainerIDFile: '',
-      LogConfig: { Type: 'k8s-file', Config: {} },
+      // Set at create (log-config.ts); records from before it had the built-in policy.
+      LogConfig: BUILTIN_LOG_CONFIG,
       NetworkMode: 'default',
       PortBindings: {},
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },

@@ -20,6 +20,8 @@ import { containerCgroupsPath, locateCgroup, oomKillCount } from '../runtime/cgr
 import { applyHostConfig, resourceLimits, specJson } from '../runtime/resources.js';
 import { securitySpecInput } from '../runtime/security-options.js';
 import { checkCreateOptions } from './create-options.js';
+import { BUILTIN_LOG_CONFIG, mergeLogConfig, recordLogPolicy, type LogConfig } from './log-config.js';
+import { conmonSizeCap } from '../runtime/log-rotation.js';
 import type { MetadataStore } from '../store/metadata.js';
 import { BerthError, ConflictError, errorMessage, InvalidParameterError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -74,16 +76,19 @@ export class ContainerManager {
   /** Serialises lifecycle operations per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
   private network!: NetworkManager;
+  /** daemon.json log-driver/log-opts (with berth's rotation defaults), merged into each create. */
+  private readonly logDefaults: LogConfig;
 
   constructor(
     readonly meta: MetadataStore,
     private readonly images: ImageStore,
     private readonly snapshots: SnapshotStore,
     private readonly paths: ContainerPaths,
-    runtimeOptions: { runtimes: RuntimeSet; conmonPath: string },
+    runtimeOptions: { runtimes: RuntimeSet; conmonPath: string; logDefaults?: LogConfig },
     readonly bus: EventBus = new EventBus(),
   ) {
     this.events.setMaxListeners(0);
+    this.logDefaults = runtimeOptions.logDefaults ?? BUILTIN_LOG_CONFIG;
     this.runtime = new OciRuntime({
       runtimes: runtimeOptions.runtimes,
       conmonPath: runtimeOptions.conmonPath,
@@ -174,6 +179,7 @@ export class ContainerManager {
     const { config } = req;
     // Limits and security options checked and normalised as dockerd records them.
     const { hostConfig, warnings } = checkCreateOptions(config, req.hostConfig);
+    hostConfig.LogConfig = mergeLogConfig(hostConfig.LogConfig as Partial<LogConfig> | undefined, this.logDefaults);
     if (!config.Image) throw new InvalidParameterError('config cannot be empty in order to create a container');
     const image = this.images.resolve(config.Image);
     if (!image) {
@@ -361,6 +367,8 @@ export class ContainerManager {
         // docker's StdinOnce: the attached client's stdin ending closes the container's stdin;
         // otherwise it stays open across attaches.
         leaveStdinOpen: !(c.config.StdinOnce ?? false),
+        // berthd rotates at max-size (log-rotation.ts); conmon's own cap bounds the disk without it.
+        logSizeMax: conmonSizeCap(recordLogPolicy(c.hostConfig).rotation),
       });
       mark('created');
       // docker's HostConfig.ConsoleSize: the terminal has the client's size before the process runs.

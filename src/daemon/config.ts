@@ -5,6 +5,7 @@ import { InvalidParameterError } from '../util/errors.js';
 import type { LogLevel } from '../util/log.js';
 import type { RuntimeConfig } from '../runtime/runtimes.js';
 import { defaultCertsDir } from '../registry/tls.js';
+import { BUILTIN_LOG_CONFIG, daemonLogConfig, type LogConfig } from '../containers/log-config.js';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -33,6 +34,11 @@ export interface DaemonConfig {
   bip: string;
   /** Where user-defined networks get their subnets (daemon.json default-address-pools). */
   defaultAddressPools: Array<{ base: string; size: number }>;
+  /** Containers' default log driver and options (daemon.json log-driver, log-opts): see logConfig. */
+  logDriver: string;
+  logOpts: Record<string, string>;
+  /** The two above, checked and merged with berth's built-in rotation defaults. */
+  logConfig: LogConfig;
 }
 
 export const DEFAULT_SOCKET = 'unix:///run/berth/berth.sock';
@@ -54,9 +60,11 @@ const FILE_KEYS: Record<string, keyof DaemonConfig> = {
   bridge: 'bridge',
   bip: 'bip',
   'default-address-pools': 'defaultAddressPools',
+  'log-driver': 'logDriver',
+  'log-opts': 'logOpts',
 };
 /** Keys docker accepts that berth reads but whose feature lands later; accepted so a docker daemon.json loads. */
-const ACCEPTED_LATER = new Set(['log-opts', 'log-driver', 'debug', 'features', 'experimental']);
+const ACCEPTED_LATER = new Set(['debug', 'features', 'experimental']);
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -77,6 +85,9 @@ export function defaultConfig(): DaemonConfig {
     bridge: 'berth0',
     bip: '10.199.0.1/16',
     defaultAddressPools: [{ base: '10.200.0.0/16', size: 24 }],
+    logDriver: BUILTIN_LOG_CONFIG.Type,
+    logOpts: {},
+    logConfig: BUILTIN_LOG_CONFIG,
   };
 }
 
@@ -99,6 +110,8 @@ Options:
       --live-restore              Keep containers running when the daemon stops (default true)
       --add-runtime runtime       Register an additional OCI compatible runtime (name=path)
       --default-runtime string    Default OCI runtime for containers (default crun if installed, else runc)
+      --log-driver string         Default driver for container logs (default "json-file")
+      --log-opt map               Default log driver options for containers (default max-size=10m, max-file=3)
   -b, --bridge string             Attach containers to a network bridge (default "berth0")
       --bip string                Specify network bridge IP (default "10.199.0.1/16")
   -h, --help                      Print usage
@@ -127,6 +140,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
         'live-restore': { type: 'boolean' },
         'add-runtime': { type: 'string', multiple: true },
         'default-runtime': { type: 'string' },
+        'log-driver': { type: 'string' },
+        'log-opt': { type: 'string', multiple: true },
         bridge: { type: 'string', short: 'b' },
         bip: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -155,6 +170,8 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (v['default-runtime']) fromFlags.defaultRuntime = v['default-runtime'];
   if (v['add-runtime']) fromFlags.runtimes = Object.fromEntries(v['add-runtime'].map(parseAddRuntime));
   if (v['certs-dir']) fromFlags.certsDir = v['certs-dir'];
+  if (v['log-driver']) fromFlags.logDriver = v['log-driver'];
+  if (v['log-opt']) fromFlags.logOpts = Object.fromEntries(v['log-opt'].map((kv) => (kv.includes('=') ? [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] : [kv, ''])));
   if (v.bridge) fromFlags.bridge = checkBridge(v.bridge);
   if (v.bip) fromFlags.bip = checkBip(v.bip);
 
@@ -168,6 +185,7 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   }
   Object.assign(config, fromFile, fromFlags);
   config.fromFlags = fromFlags;
+  config.logConfig = daemonLogConfig(config.logDriver, config.logOpts);
   // The pidfile follows a non-default exec root so isolated instances never share one.
   if (!fromFlags.pidfile && !fromFile.pidfile && config.execRoot !== '/run/berth') config.pidfile = `${config.execRoot}/berthd.pid`;
   return { config, help: v.help ?? false, version: v.version ?? false };
@@ -251,6 +269,12 @@ function checkType(path: string, key: string, field: keyof DaemonConfig, value: 
   if (field === 'runtimes') return checkRuntimes(value, bad);
   const def = defaultConfig()[field];
   if (field === 'defaultAddressPools') return checkPools(path, value);
+  if (field === 'logOpts') {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every((x) => typeof x === 'string')) {
+      throw bad('an object of strings');
+    }
+    return value;
+  }
   if (Array.isArray(def)) {
     if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
     return value;

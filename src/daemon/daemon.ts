@@ -25,6 +25,7 @@ import { registerSystemRoutes } from '../api/system.js';
 import { ExecManager } from '../containers/exec.js';
 import { emitContainerEvent } from '../containers/events.js';
 import { HealthMonitor } from '../containers/health.js';
+import { LogRotationMonitor } from '../containers/log-rotation.js';
 import { ContainerManager } from '../containers/manager.js';
 import { NetworkManager } from '../network/manager.js';
 import { PullService } from '../images/pull-service.js';
@@ -53,6 +54,8 @@ export class Daemon {
   readonly execs: ExecManager;
   /** Healthchecks; emits `health_status` (id, status) when a container's health changes. */
   readonly health: HealthMonitor;
+  /** Rotates running containers' logs at max-size. */
+  readonly logRotation: LogRotationMonitor;
   readonly builder: Builder;
   readonly networks: NetworkManager;
   readonly cgroupVersion: '1' | '2';
@@ -83,11 +86,12 @@ export class Daemon {
       this.images,
       this.snapshots,
       { dataRoot: config.dataRoot, execRoot: config.execRoot },
-      { runtimes: this.runtimes, conmonPath: config.conmonPath },
+      { runtimes: this.runtimes, conmonPath: config.conmonPath, logDefaults: config.logConfig },
       this.events,
     );
     this.execs = new ExecManager(this.containers, this.containers.runtime, { dataRoot: config.dataRoot, execRoot: config.execRoot }, this.containers.runtime.conmonPath);
     this.health = new HealthMonitor(this.containers, this.execs);
+    this.logRotation = new LogRotationMonitor(this.containers);
     // docker's `health_status: healthy|unhealthy|starting` container event on each change.
     this.health.on('health_status', (id: string, status: string) => {
       const c = this.containers.list().find((r) => r.id === id);
@@ -118,6 +122,7 @@ export class Daemon {
     await daemon.snapshots.init?.();
     await daemon.containers.init();
     daemon.health.init();
+    daemon.logRotation.init();
     await daemon.builder.init();
     await daemon.networks.init();
     daemon.containers.restartAtBoot();
@@ -147,6 +152,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.health.close();
+    this.logRotation.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
       s.close(() => resolve());
       s.closeAllConnections();

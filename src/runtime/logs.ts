@@ -1,8 +1,10 @@
 // Container logs as conmon writes them (k8s-file: `<RFC3339Nano> <stdout|stderr> <P|F> <text>`),
-// read back as entries for `logs`, and followed for `logs -f` and non-TTY attach.
-import { watch, type FSWatcher } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+// read back as entries for `logs` across the rotated files (log-files.ts), and followed for
+// `logs -f` and non-TTY attach through rotations.
+import { read, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { closeLogFiles, onBeforeRotate, openLogFiles, openNewerLogFiles, skipOlderThan, type OpenLogFile } from './log-files.js';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -96,14 +98,7 @@ class LineParser {
   }
 }
 
-async function openIfExists(path: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+const readFd = promisify(read);
 
 export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
   const keep = (e: LogEntry) =>
@@ -112,45 +107,74 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
     (opts.sinceNano === undefined || e.nano >= opts.sinceNano) &&
     (opts.untilNano === undefined || e.nano <= opts.untilNano);
   const parser = new LineParser(opts.partial);
-  let fh = await openIfExists(path);
+  // The files still to read, oldest first; files[0] is read from `offset`. Opened eagerly (and
+  // synchronously, see log-files.ts) so that a rotation that drops or renames them loses nothing.
+  const files: OpenLogFile[] = openLogFiles(path);
+  const sinceNano = [opts.sinceNano, opts.since === undefined ? undefined : BigInt(opts.since) * 1_000_000n].filter((n) => n !== undefined);
+  if (sinceNano.length > 0) skipOlderThan(files, sinceNano.reduce((a, b) => (a > b ? a : b)));
   let offset = 0;
+  const openNewer = () => {
+    const newer = openNewerLogFiles(path, files.at(-1)?.ino, new Set(files.map((f) => f.ino)));
+    files.push(...newer);
+    return newer.length > 0;
+  };
   const chunk = Buffer.alloc(1 << 16);
   const readAvailable = async (): Promise<LogEntry[]> => {
-    if (!fh) fh = await openIfExists(path);
-    if (!fh) return [];
     const out: LogEntry[] = [];
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, offset);
-      if (bytesRead === 0) break;
-      offset += bytesRead;
-      out.push(...parser.push(Buffer.from(chunk.subarray(0, bytesRead))));
+    while (files.length > 0) {
+      // A later file exists only once conmon has let go of this one (it reopens, then creates
+      // the new file): so if there was one before this read, an end of file here is final.
+      const hadNext = files.length > 1;
+      const { bytesRead } = await readFd(files[0].fd, chunk, 0, chunk.length, offset);
+      if (bytesRead > 0) {
+        offset += bytesRead;
+        out.push(...parser.push(Buffer.from(chunk.subarray(0, bytesRead))));
+        continue;
+      }
+      if (!hadNext) break;
+      closeLogFiles(files.splice(0, 1));
+      offset = 0;
     }
     return out;
   };
 
+  let wake: (() => void) | undefined;
+  let ended = false;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let stopWatching = () => {};
+  if (opts.follow) {
+    // Set up before anything is yielded: while the consumer holds an entry, rotations go on.
+    // Watch the directory: the file may not exist yet (attach before the first start), and a
+    // rotation or conmon's reopen replaces it. New files are opened right away, not when read.
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(dirname(path), { persistent: false }, (event, name) => {
+        if (name && !name.toString().startsWith(basename(path))) return;
+        // 'rename': a file appeared or went (rotation, conmon's reopen); 'change': more to read.
+        if (event === 'rename') openNewer();
+        poke();
+      });
+    } catch {
+      watcher = undefined;
+    }
+    const unsubscribe = onBeforeRotate(path, openNewer);
+    const timer = setInterval(poke, 250);
+    stopWatching = () => {
+      clearInterval(timer);
+      watcher?.close();
+      unsubscribe();
+    };
+  }
   try {
     let initial = (await readAvailable()).filter(keep);
     if (opts.tail !== undefined) initial = opts.tail === 0 ? [] : initial.slice(-opts.tail);
     yield* initial;
     if (!opts.follow || opts.signal?.aborted) return;
 
-    let wake: (() => void) | undefined;
-    let ended = false;
-    const poke = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    // Watch the directory: the file may not exist yet (attach before the first start).
-    let watcher: FSWatcher | undefined;
-    try {
-      watcher = watch(dirname(path), (_e, name) => {
-        if (!name || name.toString() === basename(path)) poke();
-      });
-    } catch {
-      watcher = undefined;
-    }
-    const timer = setInterval(poke, 250);
     opts.untilExited?.then(() => {
       ended = true;
       poke();
@@ -163,6 +187,7 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
     try {
       for (;;) {
         const wasEnded = ended;
+        openNewer();
         for (const e of await readAvailable()) {
           if ((opts.until !== undefined && e.time > opts.until) || (opts.untilNano !== undefined && e.nano > opts.untilNano)) return;
           if (keep(e)) yield e;
@@ -171,11 +196,10 @@ export async function* readLogEntries(path: string, opts: ReadLogOptions = {}): 
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
-      clearInterval(timer);
-      watcher?.close();
       opts.signal?.removeEventListener('abort', onAbort);
     }
   } finally {
-    await fh?.close();
+    stopWatching();
+    closeLogFiles(files);
   }
 }

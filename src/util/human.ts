@@ -89,3 +89,36 @@ export function humanDuration(ms: number): string {
   if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
   return `${Math.trunc(ms / 3_600_000 / 24 / 365)} years`;
 }
+
+/**
+ * go-units parseSize: "10m", "1.5 GB", "100KiB", plain bytes; docker's wording on errors.
+ * `decimal` is FromHumanSize (k = 1000: log-opt max-size), `binary` is RAMInBytes (k = 1024: --memory).
+ */
+export function parseHumanSize(v: string, base: 'decimal' | 'binary'): number {
+  let sep = -1;
+  for (let i = v.length - 1; i >= 0; i--) {
+    if ('0123456789. '.includes(v[i])) {
+      sep = i;
+      break;
+    }
+  }
+  if (sep === -1) throw new Error(`invalid size: '${v}'`);
+  const num = v[sep] === ' ' ? v.slice(0, sep) : v.slice(0, sep + 1);
+  let sfx = v.slice(sep + 1);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(num)) throw new Error(`strconv.ParseFloat: parsing "${num}": invalid syntax`);
+  const size = Number(num);
+  if (size < 0) throw new Error(`size: '${v}' is negative`);
+  if (sfx === '') return Math.trunc(size);
+  const bad = () => new Error(`invalid suffix: '${sfx}'`);
+  if (sfx.length > 3) throw bad();
+  sfx = sfx.toLowerCase();
+  if (sfx[0] === 'b') {
+    if (sfx.length > 1) throw bad();
+    return Math.trunc(size);
+  }
+  const k = base === 'binary' ? 1024 : 1000;
+  const mult: Record<string, number> = { k, m: k ** 2, g: k ** 3, t: k ** 4, p: k ** 5 };
+  if (!(sfx[0] in mult)) throw bad();
+  if ((sfx.length === 2 && sfx[1] !== 'b') || (sfx.length === 3 && sfx.slice(1) !== 'ib')) throw bad();
+  return Math.trunc(size * mult[sfx[0]]);
+}

@@ -41,6 +41,20 @@ describe('berthd configuration', () => {
     assert.equal(config.liveRestore, false);
   });
 
+  test('log-driver and log-opts: berth\'s rotation defaults under them; bad values stop the daemon', () => {
+    assert.deepEqual(parseDaemonArgs(['--config-file', file('l0.json', '{}')]).config.logConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+    const p = file('l1.json', JSON.stringify({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '5k' } }));
+    assert.deepEqual(parseDaemonArgs(['--config-file', p]).config.logConfig, { Type: 'json-file', Config: { 'max-size': '5k', 'max-file': '3' } });
+    const bad = file('l2.json', JSON.stringify({ 'log-opts': { 'max-file': '0' } }));
+    assert.throws(() => parseDaemonArgs(['--config-file', bad]), /failed to set log opts: failed to initialize logging driver: max-file cannot be less than 1/);
+    const notStrings = file('l3.json', JSON.stringify({ 'log-opts': { 'max-file': 3 } }));
+    assert.throws(() => parseDaemonArgs(['--config-file', notStrings]), /"log-opts" must be an object of strings/);
+    const flags = parseDaemonArgs(['--config-file', file('l5.json', '{}'), '--log-opt', 'max-size=1m', '--log-opt', 'max-file=2']).config;
+    assert.deepEqual(flags.logConfig, { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
+    const driver = file('l4.json', JSON.stringify({ 'log-driver': 'gelf' }));
+    assert.throws(() => parseDaemonArgs(['--config-file', driver]), /no log driver named 'gelf' is registered/);
+  });
+
   test('unknown keys, wrong types, bad JSON and flag/file conflicts are clear errors', () => {
     assert.throws(() => parseDaemonArgs(['--config-file', file('u.json', '{"no-such-key": 1}')]), /don't match any configuration option: no-such-key/);
     assert.throws(() => parseDaemonArgs(['--config-file', file('t.json', '{"registry-mirrors": "x"}')]), /"registry-mirrors" must be a list of strings/);

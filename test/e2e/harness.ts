@@ -147,6 +147,13 @@ export class TestDaemon {
     return runCommand('docker', args, { ...opts, env: { DOCKER_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config'), ...(opts.env ?? {}) } });
   }
 
+  /** `docker inspect -f FORMAT NAME`, trimmed; fails the test when inspect fails. */
+  async inspect(name: string, format: string): Promise<string> {
+    const r = await this.docker(['inspect', '-f', format, name]);
+    if (r.code !== 0) throw new Error(`docker inspect ${name} failed (${r.code}): ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
   /** The berth CLI against this daemon. */
   berth(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
     return runCommand(BERTH, args, { ...opts, env: { BERTH_HOST: this.host, DOCKER_CONFIG: join(this.dir, 'docker-config'), ...(opts.env ?? {}) } });

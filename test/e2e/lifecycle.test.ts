@@ -23,11 +23,7 @@ describe('container lifecycle', () => {
     await stack?.stop();
   });
 
-  const inspect = async (name: string, format: string) => {
-    const r = await daemon.docker(['inspect', '-f', format, name]);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout.trim();
-  };
+  const inspect = (name: string, format: string) => daemon.inspect(name, format);
 
   test('docker create, then start -a prints the output and exits with the code', async () => {
     const created = await daemon.docker(['create', '--name', 'c1', '-l', 'team=blue', '--stop-timeout', '3', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 5']);

@@ -31,6 +31,8 @@ export const SPEC: CommandSpec = {
     { long: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
     { long: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
     { long: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
+    { long: 'log-driver', type: 'string', description: 'Logging driver for the container' },
+    { long: 'log-opt', type: 'list', description: 'Log driver options' },
     { long: 'name', type: 'string', description: 'Assign a name to the container' },
     { long: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
     { long: 'network-alias', type: 'list', description: 'Add network-scoped alias for the container' },
@@ -147,6 +149,21 @@ export interface RunOptions extends LimitOptions, HealthOptions {
   stopSignal?: string;
   stopTimeout?: number;
   sigProxy?: boolean;
+  logDriver?: string;
+  logOpt?: string[];
+}
+
+/** docker's parseLoggingOpts: key=value pairs (a bare key is an empty value); none takes none. */
+function logConfigFromOptions(o: RunOptions): { Type: string; Config: Record<string, string> } {
+  const driver = o.logDriver ?? '';
+  const opts = o.logOpt ?? [];
+  if (driver === 'none' && opts.length > 0) throw new Error(`invalid logging opts for driver ${driver}`);
+  const config: Record<string, string> = {};
+  for (const kv of opts) {
+    const i = kv.indexOf('=');
+    config[i >= 0 ? kv.slice(0, i) : kv] = i >= 0 ? kv.slice(i + 1) : '';
+  }
+  return { Type: driver, Config: config };
 }
 
 /** The create body docker's CLI sends (Config + HostConfig + NetworkingConfig). */
@@ -196,6 +213,7 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
     RestartPolicy: restart,
     AutoRemove: Boolean(o.rm),
     ConsoleSize: [0, 0],
+    LogConfig: logConfigFromOptions(o),
     ...limitsHostConfig(o),
   };
   const body: Record<string, unknown> = {
