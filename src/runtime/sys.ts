@@ -19,6 +19,7 @@ export interface SysAddon {
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */
 export type SysError = Error & { errno: number };
 
+export const MS_RDONLY = 1;
 export const MS_BIND = 4096;
 export const MS_REC = 16384;
 export const MNT_DETACH = 2;
