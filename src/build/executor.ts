@@ -996,8 +996,6 @@ class BuildRun {
   // ---- result ---------------------------------------------------------------------------------
 
   private async registerImage(state: State): Promise<string> {
-    // Layers of this build were published without a sync each: one syncfs covers them all.
-    if (this.layersCreated > 0) await this.b.d.snapshots.sync();
     const config = structuredClone(state.config);
     if (Object.keys(this.opts.labels).length > 0) {
       config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...this.opts.labels } };
@@ -1012,8 +1010,13 @@ class BuildRun {
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const manifestDigest = sha256Digest(manifestBytes);
-    await this.b.d.content.writeBuffer(id, configBytes);
-    await this.b.d.content.writeBuffer(manifestDigest, manifestBytes);
+    const fresh = this.layersCreated > 0 || !this.b.d.content.has(id) || !this.b.d.content.has(manifestDigest);
+    await this.b.d.content.writeBuffer(id, configBytes, { durable: false });
+    await this.b.d.content.writeBuffer(manifestDigest, manifestBytes, { durable: false });
+    // This build's layers, blobs, config and manifest were written without an fsync each: one
+    // syncfs makes them all durable before the image record refers to them (a fully cached build
+    // wrote nothing new and skips it).
+    if (fresh) await this.b.d.snapshots.sync();
     const existing = this.b.d.images.resolve(id);
     this.b.d.images.add({
       id,

@@ -15,6 +15,7 @@ import tarStream from 'tar-stream';
 import { MediaType, type Descriptor } from '../images/oci.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import type { ContentStore } from '../store/content.js';
+import { sysAddon } from '../runtime/sys.js';
 import { sha256Digest } from '../util/digest.js';
 import { logger } from '../util/log.js';
 
@@ -29,9 +30,19 @@ export interface CommittedLayer {
   size: number;
 }
 
-/** Directories of `upper` marked opaque by overlayfs (one getfattr run for the whole tree). */
-async function opaqueDirs(upper: string): Promise<Set<string>> {
+/**
+ * Directories of `upper` marked opaque by overlayfs: an lgetxattr per directory through berth-sys,
+ * or (addon not built) one getfattr run for the whole tree.
+ */
+async function opaqueDirs(upper: string, entries: Entry[]): Promise<Set<string>> {
   const out = new Set<string>();
+  const dirs = entries.filter((e) => e.st.isDirectory());
+  if (dirs.length === 0) return out;
+  const sys = sysAddon();
+  if (sys) {
+    for (const d of dirs) if (sys.isOpaqueDir(join(upper, d.rel))) out.add(join(upper, d.rel));
+    return out;
+  }
   try {
     const { stdout } = await execFileAsync('getfattr', ['-R', '-d', '--absolute-names', '-m', '^trusted\\.overlay\\.opaque$', '--', upper], {
       maxBuffer: 64 * 1024 * 1024,
@@ -86,8 +97,8 @@ function minor(rdev: number): number {
  * sorted, so the same tree always gives the same tar.
  */
 async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: NodeJS.WritableStream['on'] }, findOpaque: boolean): Promise<number> {
-  const opaque = findOpaque ? await opaqueDirs(upper) : new Set<string>();
   const entries = walk(upper);
+  const opaque = findOpaque ? await opaqueDirs(upper, entries) : new Set<string>();
   const pack = tarStream.pack();
   const done = pipeline(pack as unknown as NodeJS.ReadableStream, sink as NodeJS.WritableStream);
   const inodes = new Map<string, string>();
@@ -176,17 +187,9 @@ export async function commitUpper(
     await gzDone;
     const diffId = `sha256:${diffHash.digest('hex')}`;
     const digest = `sha256:${blobHash.digest('hex')}`;
-    if (!deps.content.has(digest)) {
-      const writer = await deps.content.createWriter({ digest, size: blobSize });
-      try {
-        // Written, or (when a concurrent step stored the same blob meanwhile) only verified.
-        await pipeline(fs.createReadStream(tmp), writer);
-        await writer.commit();
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
-    }
+    // Moved into the store, not copied; not fsynced here: the build syncs the filesystem once
+    // before it records the image (SnapshotStore.sync).
+    await deps.content.adopt(digest, tmp, { durable: false });
     const chainId = parentChainId ? sha256Digest(`${parentChainId} ${diffId}`) : diffId;
     await deps.snapshots.prepare(chainId, async (diffDir) => {
       await fsp.rmdir(diffDir);

@@ -1,5 +1,6 @@
-// berth-sys.node (native/sys.c): mount(2), umount2(2) and network-namespace creation without
-// spawning util-linux programs (5-13 ms each here). Absent (not built), callers fall back to
+// berth-sys.node (native/sys.c): mount(2), umount2(2), network-namespace creation, syncfs(2) and
+// the overlayfs opaque-dir xattr without spawning util-linux / coreutils / attr programs (5-13 ms
+// each here). Absent (not built), callers fall back to
 // spawning; `npm run build` builds it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +15,10 @@ export interface SysAddon {
   mountAsync(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umountAsync(target: string, flags: number): Promise<void>;
   createNetnsAsync(path: string): Promise<void>;
+  /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
+  syncfsAsync(path: string): Promise<void>;
+  /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */
+  isOpaqueDir(path: string): boolean;
 }
 
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */
