@@ -25,6 +25,7 @@ import { runcMessage } from '../runtime/oci-runtime.js';
 import type { RuntimeEntry } from '../runtime/runtimes.js';
 import { buildSpec, containerEnv, mergeEnv, resolveInRootfs, resolveUser, type OciMount } from '../runtime/spec.js';
 import type { ContentStore } from '../store/content.js';
+import { makeDurable } from '../store/durable.js';
 import { sha256Digest } from '../util/digest.js';
 import { BerthError, errorMessage, InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -650,7 +651,7 @@ class BuildRun {
       throw this.err(cmd, `committing the layer failed: ${errorMessage(err)}`);
     }
     mark('committed');
-    this.layersCreated++;
+    this.unsynced.push(...layer.unsynced);
     await fsp.rm(dir, { recursive: true, force: true });
     log.debug({ phases }, 'build step timings (ms)');
     sr.workdirPending = false;
@@ -873,7 +874,8 @@ class BuildRun {
     return target;
   }
 
-  private layersCreated = 0;
+  /** Written by this build without an fsync: made durable in one batch before the image is recorded. */
+  private readonly unsynced: string[] = [];
 
   private async releaseSources(mounts: string[]): Promise<void> {
     for (const m of mounts.splice(0)) await unmount(m).catch((err) => log.warn({ err, m }, 'unmount failed'));
@@ -1010,13 +1012,16 @@ class BuildRun {
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const manifestDigest = sha256Digest(manifestBytes);
-    const fresh = this.layersCreated > 0 || !this.b.d.content.has(id) || !this.b.d.content.has(manifestDigest);
-    await this.b.d.content.writeBuffer(id, configBytes, { durable: false });
-    await this.b.d.content.writeBuffer(manifestDigest, manifestBytes, { durable: false });
-    // This build's layers, blobs, config and manifest were written without an fsync each: one
-    // syncfs makes them all durable before the image record refers to them (a fully cached build
-    // wrote nothing new and skips it).
-    if (fresh) await this.b.d.snapshots.sync();
+    const content = this.b.d.content;
+    for (const [digest, bytes] of [[id, configBytes], [manifestDigest, manifestBytes]] as const) {
+      if (content.has(digest)) continue;
+      await content.writeBuffer(digest, bytes, { durable: false });
+      this.unsynced.push(content.path(digest), content.blobsDir);
+    }
+    // This build's layers, blobs, config and manifest were written without an fsync each: they are
+    // made durable together before the image record refers to them (a fully cached build wrote
+    // nothing and syncs nothing).
+    await makeDurable(this.unsynced.splice(0), () => this.b.d.snapshots.sync());
     const existing = this.b.d.images.resolve(id);
     this.b.d.images.add({
       id,
