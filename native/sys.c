@@ -10,6 +10,10 @@
  *                                                      by a bind mount on `path` (an existing file)
  *   bridgeEnsureAsync, vethAttachAsync, linkDeleteAsync  bridge networking, see netlink.c
  *   spawnAsync                                         running programs off the event loop, see spawn.c
+ *   syncfsAsync(path)                                  syncfs(2) of the filesystem holding `path`
+ *   isOpaqueDir(path)                                  whether overlayfs marked the directory opaque
+ *                                                      (trusted.overlay.opaque = "y"), for a build's
+ *                                                      layer tar; replaces a getfattr run
  *
  * The synchronous forms block the calling thread: an unmount waits for an RCU grace period
  * (10-20 ms), so berthd uses the *Async forms, which run on libuv's thread pool and return a
@@ -29,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "netlink.h"
@@ -36,7 +41,7 @@
 
 #define MAX_ARG 8192
 
-enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
+enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS, OP_SYNCFS };
 
 /* One call, parsed from its JS arguments; run on the calling thread or on a pool thread. */
 struct work {
@@ -90,6 +95,7 @@ static int parse_args(napi_env env, napi_callback_info info, enum op op, struct 
       break;
     }
     case OP_NETNS:
+    case OP_SYNCFS:
       bad = get_string(env, argv, argc, 0, w->target, NULL) || w->target[0] == 0;
       break;
   }
@@ -173,6 +179,15 @@ static void run_work(struct work *w) {
     case OP_NETNS:
       netns_create(w);
       break;
+    case OP_SYNCFS: {
+      int fd = open(w->target, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || syncfs(fd) != 0) {
+        w->what = fd < 0 ? "open" : "syncfs";
+        w->err = errno;
+      }
+      if (fd >= 0) close(fd);
+      break;
+    }
   }
 }
 
@@ -262,6 +277,32 @@ static napi_value js_create_netns_async(napi_env env, napi_callback_info info) {
   return run_async(env, info, OP_NETNS, "createNetnsAsync(path): bad arguments", "berth.netns");
 }
 
+static napi_value js_syncfs_async(napi_env env, napi_callback_info info) {
+  return run_async(env, info, OP_SYNCFS, "syncfsAsync(path): bad arguments", "berth.syncfs");
+}
+
+/* A getxattr is a few microseconds: synchronous, on the calling thread. */
+static napi_value js_is_opaque_dir(napi_env env, napi_callback_info info) {
+  static struct work w;
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (get_string(env, argv, argc, 0, w.target, NULL) != 0 || w.target[0] == 0) {
+    napi_throw_type_error(env, NULL, "isOpaqueDir(path): bad arguments");
+    return NULL;
+  }
+  char value[8];
+  ssize_t n = lgetxattr(w.target, "trusted.overlay.opaque", value, sizeof value);
+  if (n < 0 && errno != ENODATA && errno != ENOTSUP) {
+    w.what = "lgetxattr trusted.overlay.opaque of";
+    napi_throw(env, errno_error(env, &w, errno));
+    return NULL;
+  }
+  napi_value result;
+  napi_get_boolean(env, n == 1 && value[0] == 'y', &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &fn);
@@ -278,5 +319,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "createNetnsAsync", fn);
   register_netlink(env, exports);
   register_spawn(env, exports);
+  napi_create_function(env, "syncfsAsync", NAPI_AUTO_LENGTH, js_syncfs_async, NULL, &fn);
+  napi_set_named_property(env, exports, "syncfsAsync", fn);
+  napi_create_function(env, "isOpaqueDir", NAPI_AUTO_LENGTH, js_is_opaque_dir, NULL, &fn);
+  napi_set_named_property(env, exports, "isOpaqueDir", fn);
   return exports;
 }

@@ -4,6 +4,7 @@
 // the step's layer. Every step is cached by (parent state, instruction after expansion, build args in
 // effect, content of its sources), so an unchanged step reuses its result and a rebuild of the
 // same inputs gives the same image ID.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,10 +20,12 @@ import { shortId } from '../images/store.js';
 import { applyLayer, decompressStream } from '../images/unpack.js';
 import { canonicalString, familiarString, parseReference } from '../registry/reference.js';
 import { execChecked } from '../runtime/exec.js';
-import { mountOverlay, unmount } from '../runtime/mounts.js';
+import { mountOverlay, mountReadOnlyOverlay, unmount } from '../runtime/mounts.js';
 import { runcMessage } from '../runtime/oci-runtime.js';
+import type { RuntimeEntry } from '../runtime/runtimes.js';
 import { buildSpec, containerEnv, mergeEnv, resolveInRootfs, resolveUser, type OciMount } from '../runtime/spec.js';
 import type { ContentStore } from '../store/content.js';
+import { makeDurable } from '../store/durable.js';
 import { sha256Digest } from '../util/digest.js';
 import { BerthError, errorMessage, InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -32,6 +35,7 @@ import { loadDockerfile, parseTrigger, type Command, type CopyCommand, type Dock
 import { commitUpper } from './layer.js';
 import { envLookup, ExpansionError, processWord, processWords } from './lex.js';
 import { DockerfileError } from './parser.js';
+import { StageOutput } from './stage-output.js';
 
 const log = logger('build');
 
@@ -75,7 +79,8 @@ export interface BuilderDeps {
   pulls: PullService;
   dataRoot: string;
   execRoot: string;
-  runcPath: string;
+  /** The daemon's default OCI runtime (crun where it runs, as for containers): RUN steps run under it. */
+  runtime: RuntimeEntry;
 }
 
 interface State extends CachedState {
@@ -172,9 +177,24 @@ export class Builder {
   }
 }
 
+/** What belongs to the stage a step runs in (stages may run in parallel: see runStages). */
+interface StageContext {
+  index: number;
+  out: StageOutput;
+  /** Number of the next Step line: fixed by the stage's place in the sequential order. */
+  step: number;
+  /** Read-only overlays of other stages mounted for COPY --from / RUN --mount from=. */
+  mounts: string[];
+  /** Fires when an earlier stage failed: this stage's output would never be shown, so it stops. */
+  stop: AbortSignal;
+}
+
 class BuildRun {
+  /** Finished stages. */
   private readonly stages = new Map<number, StageRun>();
-  private step = 0;
+  /** Every scheduled stage, settled when it finished (or failed). */
+  private readonly scheduled = new Map<number, Promise<StageRun>>();
+  private readonly stageContext = new AsyncLocalStorage<StageContext>();
   private total = 0;
   private readonly usedArgs = new Set<string>();
   private readonly metaArgs = new Map<string, string>();
@@ -217,9 +237,7 @@ class BuildRun {
       if (!t) throw new BuildError(`failed to reach build target ${this.opts.target} in Dockerfile`);
       targetIndex = t.index;
     }
-    const needed = this.neededStages(targetIndex);
-    this.total = needed.reduce((n, i) => n + 1 + this.df.stages[i].commands.length, 0);
-    for (const i of needed) await this.runStage(this.df.stages[i]);
+    await this.runStages(this.neededStages(targetIndex));
     this.checkCancelled();
     const final = this.stages.get(targetIndex)!.state;
     const id = await this.registerImage(final);
@@ -230,28 +248,71 @@ class BuildRun {
     return id;
   }
 
+  /**
+   * Runs the stages, each as soon as the stages it names are built: independent stages build in
+   * parallel. The output still reads as the classic builder's sequential one: Step numbers follow
+   * the Dockerfile's order, a stage's lines are held back until every stage before it has been
+   * shown, and the first failing stage in that order decides the error (later stages are stopped;
+   * earlier ones finish, as they would have before it ran).
+   */
+  private async runStages(needed: number[]): Promise<void> {
+    const deps = new Map(needed.map((i) => [i, this.stageDeps(i).filter((d) => needed.includes(d))]));
+    const contexts: StageContext[] = [];
+    const stops: AbortController[] = [];
+    let next = 1;
+    for (const i of needed) {
+      const stop = new AbortController();
+      stops.push(stop);
+      contexts.push({ index: i, out: new StageOutput(this.out), step: next, mounts: [], stop: stop.signal });
+      next += 1 + this.df.stages[i].commands.length;
+    }
+    this.total = next - 1;
+    needed.forEach((i, k) => {
+      const ctx = contexts[k];
+      const started = Promise.all(deps.get(i)!.map((d) => this.scheduled.get(d)!));
+      const run = started.then(() => this.stageContext.run(ctx, () => this.runStage(this.df.stages[i])));
+      run.catch(() => {
+        // Stages after this one in the output order would never be shown: stop them.
+        for (const later of stops.slice(k + 1)) later.abort();
+      });
+      this.scheduled.set(i, run);
+    });
+    try {
+      for (let k = 0; k < needed.length; k++) {
+        contexts[k].out.show();
+        await this.scheduled.get(needed[k]);
+      }
+    } catch (err) {
+      // Stopped stages end at their next step (a running RUN is killed); none may outlive the build.
+      await Promise.allSettled(this.scheduled.values());
+      throw err;
+    }
+  }
+
+  /** Stages that stage `i` names (FROM <stage>, COPY --from, RUN --mount from=), as far as known before it runs. */
+  private stageDeps(i: number): number[] {
+    const env = envLookup(this.metaArgs);
+    const s = this.df.stages[i];
+    const refs: string[] = [];
+    try {
+      refs.push(processWord(s.from.image, env, { escape: this.df.escape }));
+    } catch {
+      // reported when the stage runs
+    }
+    for (const c of s.commands) {
+      if (c.kind === 'copy' && c.from) refs.push(c.from);
+      if (c.kind === 'run') for (const m of c.mounts) for (const f of m.split(',')) if (f.startsWith('from=')) refs.push(f.slice(5));
+    }
+    return refs.map((r) => this.stageRef(r, i)).filter((d): d is number => d !== undefined);
+  }
+
   /** The target and the stages it needs (FROM <stage>, COPY --from, RUN --mount from=), in order. */
   private neededStages(target: number): number[] {
     const need = new Set<number>();
-    const env = envLookup(this.metaArgs);
     const visit = (i: number) => {
       if (need.has(i)) return;
       need.add(i);
-      const s = this.df.stages[i];
-      const refs: string[] = [];
-      try {
-        refs.push(processWord(s.from.image, env, { escape: this.df.escape }));
-      } catch {
-        // reported when the stage runs
-      }
-      for (const c of s.commands) {
-        if (c.kind === 'copy' && c.from) refs.push(c.from);
-        if (c.kind === 'run') for (const m of c.mounts) for (const f of m.split(',')) if (f.startsWith('from=')) refs.push(f.slice(5));
-      }
-      for (const r of refs) {
-        const dep = this.stageRef(r, i);
-        if (dep !== undefined) visit(dep);
-      }
+      for (const dep of this.stageDeps(i)) visit(dep);
     };
     visit(target);
     return [...need].sort((a, b) => a - b);
@@ -286,25 +347,46 @@ class BuildRun {
 
   private checkCancelled(): void {
     if (this.opts.signal?.aborted) throw new BuildError('the build was cancelled: the client went away');
+    if (this.stageContext.getStore()?.stop.aborted) throw new BuildError('stopped: an earlier stage failed');
+  }
+
+  /** The running stage's context (every step runs inside runStages). */
+  private get ctx(): StageContext {
+    const ctx = this.stageContext.getStore();
+    if (!ctx) throw new Error('build step outside a stage');
+    return ctx;
+  }
+
+  /** Where the running stage's lines go. */
+  private get o(): StageOutput {
+    return this.ctx.out;
   }
 
   private header(text: string): void {
     this.checkCancelled();
-    this.step++;
-    this.out.stream(`Step ${this.step}/${this.total} : ${text}\n`);
+    this.o.stream(`Step ${this.ctx.step++}/${this.total} : ${text}\n`);
   }
 
   // ---- stages -------------------------------------------------------------------------------
 
-  private async runStage(stage: Stage): Promise<void> {
+  private async runStage(stage: Stage): Promise<StageRun> {
+    try {
+      const sr = await this.runStageSteps(stage);
+      this.stages.set(stage.index, sr);
+      return sr;
+    } finally {
+      await this.releaseSources(this.ctx.mounts);
+    }
+  }
+
+  private async runStageSteps(stage: Stage): Promise<StageRun> {
     this.header(stage.from.original);
     const sr = await this.from(stage);
     // The classic builder shows no ID for scratch: there is no image yet.
-    this.out.stream(sr.state.chainIds.length === 0 && sr.state.config.history?.length === 0 ? ' ---> \n' : ` ---> ${shortId(sr.state.id)}\n`);
-    this.stages.set(stage.index, sr);
+    this.o.stream(sr.state.chainIds.length === 0 && sr.state.config.history?.length === 0 ? ' ---> \n' : ` ---> ${shortId(sr.state.id)}\n`);
     const triggers = sr.state.config.config?.OnBuild ?? [];
     if (triggers.length > 0) {
-      this.out.stream(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      this.o.stream(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
       for (const t of triggers) {
         const cmd = parseTrigger(t, this.df.file, stage.from.line, this.df.escape);
         sr.state = await this.dispatch(sr, cmd, stage);
@@ -316,12 +398,13 @@ class BuildRun {
     for (const cmd of stage.commands) {
       this.header(cmd.original);
       sr.state = await this.dispatch(sr, cmd, stage);
-      this.out.stream(` ---> ${shortId(sr.state.id)}\n`);
+      this.o.stream(` ---> ${shortId(sr.state.id)}\n`);
     }
     if (sr.workdirPending) {
       // The directory exists in the image, as docker's WORKDIR makes it, even if no later step wrote a layer.
       sr.state = await this.layerStep(sr, { kind: 'workdir', dir: sr.state.config.config?.WorkingDir }, `/bin/sh -c #(nop) WORKDIR ${sr.state.config.config?.WorkingDir}`, async () => undefined, stage.from);
     }
+    return sr;
   }
 
   private async from(stage: Stage): Promise<StageRun> {
@@ -339,7 +422,7 @@ class BuildRun {
     }
     const dep = this.stageRef(name, stage.index);
     if (dep !== undefined) {
-      const prev = this.stages.get(dep);
+      const prev = await this.builtStage(dep);
       if (!prev) throw this.err(cmd, `stage ${name} was not built`);
       return { ...base, state: prev.state };
     }
@@ -357,13 +440,14 @@ class BuildRun {
     const images = this.b.d.images;
     if (this.opts.pull || !images.resolve(name)) {
       const withTag = ref.tag || ref.digest ? ref : { ...ref, tag: 'latest' };
-      this.out.status({ status: `Pulling from ${withTag.path}`, id: withTag.digest ?? withTag.tag });
+      const o = this.o;
+      o.status({ status: `Pulling from ${withTag.path}`, id: withTag.digest ?? withTag.tag });
       try {
         const res = await this.b.d.pulls.pull(withTag, {
-          onProgress: (ev: PullProgress) => this.out.status({ status: ev.status, progressDetail: ev.progressDetail ?? {}, id: ev.id }),
+          onProgress: (ev: PullProgress) => o.status({ status: ev.status, progressDetail: ev.progressDetail ?? {}, id: ev.id }),
         });
-        this.out.status({ status: `Digest: ${res.repoDigest}` });
-        this.out.status({ status: `Status: ${res.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(withTag)}` });
+        this.o.status({ status: `Digest: ${res.repoDigest}` });
+        this.o.status({ status: `Status: ${res.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(withTag)}` });
       } catch (err) {
         throw this.err(cmd, `pull access denied or image not found: ${familiarString(withTag)}: ${errorMessage(err)}`);
       }
@@ -514,7 +598,7 @@ class BuildRun {
     if (!hit) return undefined;
     // Only a hit whose layers are all still here counts.
     if (!hit.chainIds.every((c) => this.b.d.snapshots.has(c)) || !hit.layers.every((l) => this.b.d.content.has(l.digest))) return undefined;
-    this.out.stream(' ---> Using cache\n');
+    this.o.stream(' ---> Using cache\n');
     return withId(hit);
   }
 
@@ -567,7 +651,7 @@ class BuildRun {
       throw this.err(cmd, `committing the layer failed: ${errorMessage(err)}`);
     }
     mark('committed');
-    this.layersCreated++;
+    this.unsynced.push(...layer.unsynced);
     await fsp.rm(dir, { recursive: true, force: true });
     log.debug({ phases }, 'build step timings (ms)');
     sr.workdirPending = false;
@@ -610,7 +694,7 @@ class BuildRun {
       createdBy,
       async (rootfs, upper) => {
         const id = randomBytes(32).toString('hex');
-        this.out.stream(` ---> Running in ${id.slice(0, 12)}\n`);
+        this.o.stream(` ---> Running in ${id.slice(0, 12)}\n`);
         const stubs: string[] = [];
         const ociMounts: OciMount[] = [];
         for (const m of mounts) {
@@ -625,7 +709,7 @@ class BuildRun {
         const code = await this.runContainer(sr, id, rootfs, args, [...buildArgs, ...proxies], ociMounts, cmd.network === 'none');
         // Mount points runc had to create are not part of the layer (BuildKit removes them too).
         for (const s of stubs.reverse()) await fsp.rmdir(join(upper, s)).catch(() => undefined);
-        this.out.stream(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
+        this.o.stream(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
         if (code !== 0) throw this.err(cmd, `The command '${args.join(' ')}' returned a non-zero code: ${code}`, code);
       },
       cmd,
@@ -668,7 +752,7 @@ class BuildRun {
     if (from) {
       const mounted = await this.sourceRoot(cmd, from);
       rootDir = mounted;
-      contentKey = `from:${this.sourceStateId(from)}`;
+      contentKey = `from:${await this.sourceStateId(from)}`;
     } else {
       rootDir = this.opts.contextDir;
       const items = await resolveSources(rootDir, [source], 'RUN --mount', true).catch((e: Error) => {
@@ -682,7 +766,7 @@ class BuildRun {
     return { target: abs, readonly: fields.get('rw') !== 'true' && fields.get('readwrite') !== 'true', key: `bind:${contentKey}:${source}:${abs}`, source: async () => src };
   }
 
-  /** Runs one build step container through runc and streams its output; resolves with its exit code. */
+  /** Runs one build step container through the default runtime and streams its output; resolves with its exit code. */
   private async runContainer(sr: StageRun, id: string, rootfs: string, args: string[], buildArgs: string[], mounts: OciMount[], noNetwork: boolean): Promise<number> {
     const cfg = sr.state.config.config ?? {};
     const user = await resolveUser(rootfs, cfg.User ?? '');
@@ -715,37 +799,59 @@ class BuildRun {
     });
     void noNetwork; // a new network namespace with loopback only, for every RUN
     await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    const logFile = join(bundle, 'runc.log');
-    const runcRoot = join(this.b.d.execRoot, 'runc');
-    const child = spawn(this.b.d.runcPath, ['--root', runcRoot, '--log', logFile, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const forward = (c: Buffer) => this.out.stream(c.toString('utf8'));
+    const logFile = join(bundle, 'runtime.log');
+    const rt = this.b.d.runtime;
+    const root = ['--root', join(this.b.d.execRoot, `build-${rt.name}`)];
+    // `run` needs the launcher (it creates cgroups); kill and delete do not look at the cgroup layout.
+    const direct = (sub: string[]) => (rt.launcherOnlyFor ? execChecked(rt.path, [...rt.runtimeArgs, ...root, ...sub]) : execChecked(rt.command, [...rt.commandArgs, ...root, ...sub]));
+    // Checked right before the spawn: an abort after this point reaches the container through onAbort.
+    this.checkCancelled();
+    const child = spawn(rt.command, [...rt.commandArgs, ...root, '--log', logFile, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const o = this.o;
+    const forward = (c: Buffer) => o.stream(c.toString('utf8'));
     child.stdout!.on('data', forward);
     child.stderr!.on('data', forward);
-    const onAbort = () => void execChecked(this.b.d.runcPath, ['--root', runcRoot, 'kill', id, 'KILL']).catch(() => undefined);
+    const onAbort = () => void direct(['kill', id, 'KILL']).catch(() => undefined);
     this.opts.signal?.addEventListener('abort', onAbort);
+    const stop = this.ctx.stop;
+    stop.addEventListener('abort', onAbort);
     const code = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 9 : 1)));
-    }).finally(() => this.opts.signal?.removeEventListener('abort', onAbort));
+    }).finally(() => {
+      this.opts.signal?.removeEventListener('abort', onAbort);
+      stop.removeEventListener('abort', onAbort);
+    });
     this.checkCancelled();
     if (code !== 0) {
       const runtimeLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
       if (/level=error|"level":"error"/.test(runtimeLog)) {
         const msg = runcMessage(runtimeLog.split('\n').filter((l) => /error/.test(l)).join('\n')) || runtimeLog.trim();
-        // The process never ran: runc's words, as docker reports an OCI runtime failure.
+        // The process never ran: the runtime's words, as docker reports an OCI runtime failure.
         const jsonMsg = [...runtimeLog.matchAll(/"msg":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string).pop();
-        this.out.stream(`OCI runtime error: ${jsonMsg ?? msg}\n`);
+        this.o.stream(`OCI runtime error: ${jsonMsg ?? msg}\n`);
       }
-      await execChecked(this.b.d.runcPath, ['--root', runcRoot, 'delete', '--force', id]).catch(() => undefined);
+      await direct(['delete', '--force', id]).catch(() => undefined);
     }
     return code;
   }
 
   // ---- COPY / ADD ---------------------------------------------------------------------------
 
-  private sourceStateId(from: string): string {
+  /**
+   * A stage before the running one, once it is built (it may still be building in parallel);
+   * undefined when it is not part of this build.
+   */
+  private async builtStage(index: number): Promise<StageRun | undefined> {
+    const done = this.stages.get(index);
+    if (done) return done;
+    if (index >= this.ctx.index) return undefined;
+    return this.scheduled.get(index);
+  }
+
+  private async sourceStateId(from: string): Promise<string> {
     const idx = this.stageRef(from, Number.MAX_SAFE_INTEGER);
-    if (idx !== undefined) return this.stages.get(idx)?.state.id ?? from;
+    if (idx !== undefined) return (await this.builtStage(idx))?.state.id ?? from;
     return this.b.d.images.resolve(from)?.record.id ?? from;
   }
 
@@ -753,7 +859,7 @@ class BuildRun {
   private async sourceRoot(cmd: { line: number }, from: string): Promise<string> {
     const idx = this.stageRef(from, Number.MAX_SAFE_INTEGER);
     let state: State | undefined;
-    if (idx !== undefined) state = this.stages.get(idx)?.state;
+    if (idx !== undefined) state = (await this.builtStage(idx))?.state;
     if (!state) state = await this.imageState(cmd, from);
     const chains = state.chainIds;
     if (chains.length === 0) {
@@ -763,16 +869,16 @@ class BuildRun {
     if (chains.length === 1) return this.b.d.snapshots.diffPath(chains[0]);
     const target = await fsp.mkdtemp(join(this.tmp, 'src-'));
     const lowers = chains.slice().reverse().map((c) => this.b.d.snapshots.diffPath(c));
-    await execChecked('mount', ['-n', '-i', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')}`, target]);
-    this.mountedSources.push(target);
+    await mountReadOnlyOverlay(lowers, target);
+    this.ctx.mounts.push(target);
     return target;
   }
 
-  private readonly mountedSources: string[] = [];
-  private layersCreated = 0;
+  /** Written by this build without an fsync: made durable in one batch before the image is recorded. */
+  private readonly unsynced: string[] = [];
 
-  private async releaseSources(): Promise<void> {
-    for (const m of this.mountedSources.splice(0)) await unmount(m).catch((err) => log.warn({ err, m }, 'unmount failed'));
+  private async releaseSources(mounts: string[]): Promise<void> {
+    for (const m of mounts.splice(0)) await unmount(m).catch((err) => log.warn({ err, m }, 'unmount failed'));
   }
 
   private async copy(sr: StageRun, cmd: CopyCommand, env: (n: string) => string | undefined): Promise<State> {
@@ -783,7 +889,7 @@ class BuildRun {
       if (err instanceof CopyError) throw this.err(cmd, err.message);
       throw err;
     } finally {
-      await this.releaseSources();
+      await this.releaseSources(this.ctx.mounts);
     }
   }
 
@@ -826,7 +932,7 @@ class BuildRun {
     if ((sources.length + inline.length > 1 || items.some((i) => i.fromGlob) && count > 1) && !dest.endsWith('/')) {
       throw this.err(cmd, `When using ${what} with more than one source file, the destination must be a directory and end with a /`);
     }
-    const contentHash = from ? `${this.sourceStateId(from)}:${await hashSources(items)}` : await hashSources(items);
+    const contentHash = from ? `${await this.sourceStateId(from)}:${await hashSources(items)}` : await hashSources(items);
     const dlHash = downloads.map((d) => sha256Digest(d.data).slice(7));
     const inlineHash = inline.map((i) => sha256Digest(i.content).slice(7));
     const key = { copy: what, sources, dest, from, chmod, chownSpec, contentHash, dlHash, inlineHash };
@@ -892,8 +998,6 @@ class BuildRun {
   // ---- result ---------------------------------------------------------------------------------
 
   private async registerImage(state: State): Promise<string> {
-    // Layers of this build were published without a sync each: one syncfs covers them all.
-    if (this.layersCreated > 0) await this.b.d.snapshots.sync();
     const config = structuredClone(state.config);
     if (Object.keys(this.opts.labels).length > 0) {
       config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...this.opts.labels } };
@@ -908,8 +1012,16 @@ class BuildRun {
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const manifestDigest = sha256Digest(manifestBytes);
-    await this.b.d.content.writeBuffer(id, configBytes);
-    await this.b.d.content.writeBuffer(manifestDigest, manifestBytes);
+    const content = this.b.d.content;
+    for (const [digest, bytes] of [[id, configBytes], [manifestDigest, manifestBytes]] as const) {
+      if (content.has(digest)) continue;
+      await content.writeBuffer(digest, bytes, { durable: false });
+      this.unsynced.push(content.path(digest), content.blobsDir);
+    }
+    // This build's layers, blobs, config and manifest were written without an fsync each: they are
+    // made durable together before the image record refers to them (a fully cached build wrote
+    // nothing and syncs nothing).
+    await makeDurable(this.unsynced.splice(0), () => this.b.d.snapshots.sync());
     const existing = this.b.d.images.resolve(id);
     this.b.d.images.add({
       id,

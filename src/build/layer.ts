@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import tarStream from 'tar-stream';
 import { MediaType, type Descriptor } from '../images/oci.js';
 import type { SnapshotStore } from '../images/snapshots.js';
 import type { ContentStore } from '../store/content.js';
+import { sysAddon } from '../runtime/sys.js';
 import { sha256Digest } from '../util/digest.js';
 import { logger } from '../util/log.js';
 
@@ -27,11 +28,26 @@ export interface CommittedLayer {
   chainId: string;
   /** Bytes of regular file content. */
   size: number;
+  /**
+   * What this commit wrote without an fsync (the snapshot's files and dirs, the blob, their parent
+   * dirs): the build makes them durable in one batch before it records the image.
+   */
+  unsynced: string[];
 }
 
-/** Directories of `upper` marked opaque by overlayfs (one getfattr run for the whole tree). */
-async function opaqueDirs(upper: string): Promise<Set<string>> {
+/**
+ * Directories of `upper` marked opaque by overlayfs: an lgetxattr per directory through berth-sys,
+ * or (addon not built) one getfattr run for the whole tree.
+ */
+async function opaqueDirs(upper: string, entries: Entry[]): Promise<Set<string>> {
   const out = new Set<string>();
+  const dirs = entries.filter((e) => e.st.isDirectory());
+  if (dirs.length === 0) return out;
+  const sys = sysAddon();
+  if (sys) {
+    for (const d of dirs) if (sys.isOpaqueDir(join(upper, d.rel))) out.add(join(upper, d.rel));
+    return out;
+  }
   try {
     const { stdout } = await execFileAsync('getfattr', ['-R', '-d', '--absolute-names', '-m', '^trusted\\.overlay\\.opaque$', '--', upper], {
       maxBuffer: 64 * 1024 * 1024,
@@ -85,9 +101,9 @@ function minor(rdev: number): number {
  * Streams the upper dir as a layer tar into `sink`. Returns the regular-file byte count. Entries are
  * sorted, so the same tree always gives the same tar.
  */
-async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: NodeJS.WritableStream['on'] }, findOpaque: boolean): Promise<number> {
-  const opaque = findOpaque ? await opaqueDirs(upper) : new Set<string>();
+async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: NodeJS.WritableStream['on'] }, findOpaque: boolean): Promise<{ size: number; entries: Entry[] }> {
   const entries = walk(upper);
+  const opaque = findOpaque ? await opaqueDirs(upper, entries) : new Set<string>();
   const pack = tarStream.pack();
   const done = pipeline(pack as unknown as NodeJS.ReadableStream, sink as NodeJS.WritableStream);
   const inodes = new Map<string, string>();
@@ -132,7 +148,7 @@ async function writeLayerTar(upper: string, sink: NodeJS.WritableStream & { on: 
   }
   pack.finalize();
   await done;
-  return size;
+  return { size, entries };
 }
 
 /**
@@ -171,29 +187,30 @@ export async function commitUpper(
   const hashDone = pipeline(hasher, gzip);
   let size: number;
   try {
-    size = await writeLayerTar(upper, hasher, findOpaque);
+    const written = await writeLayerTar(upper, hasher, findOpaque);
+    size = written.size;
     await hashDone;
     await gzDone;
     const diffId = `sha256:${diffHash.digest('hex')}`;
     const digest = `sha256:${blobHash.digest('hex')}`;
-    if (!deps.content.has(digest)) {
-      const writer = await deps.content.createWriter({ digest, size: blobSize });
-      try {
-        // Written, or (when a concurrent step stored the same blob meanwhile) only verified.
-        await pipeline(fs.createReadStream(tmp), writer);
-        await writer.commit();
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
-    }
+    // Moved into the store, not copied; not fsynced here: the build syncs the filesystem once
+    // before it records the image (SnapshotStore.sync).
+    const unsynced: string[] = [];
+    if (await deps.content.adopt(digest, tmp, { durable: false })) unsynced.push(deps.content.path(digest), deps.content.blobsDir);
     const chainId = parentChainId ? sha256Digest(`${parentChainId} ${diffId}`) : diffId;
-    await deps.snapshots.prepare(chainId, async (diffDir) => {
+    const snap = await deps.snapshots.prepare(chainId, async (diffDir) => {
       await fsp.rmdir(diffDir);
       await fsp.rename(upper, diffDir);
       return { size };
     }, { sync: false });
-    return { descriptor: { mediaType: MediaType.ociLayerGzip, digest, size: blobSize }, diffId, chainId, size };
+    if (snap.created) {
+      const diff = deps.snapshots.diffPath(chainId);
+      const dir = dirname(diff);
+      // Files and dirs; whiteout devices, symlinks and fifos live in their directory's entries.
+      const inLayer = written.entries.filter((e) => e.st.isFile() || e.st.isDirectory()).map((e) => join(diff, e.rel));
+      unsynced.push(...inLayer, diff, join(dir, 'info.json'), dir, deps.snapshots.dir);
+    }
+    return { descriptor: { mediaType: MediaType.ociLayerGzip, digest, size: blobSize }, diffId, chainId, size, unsynced };
   } finally {
     await fsp.rm(tmp, { force: true });
     await fsp.rm(upper, { recursive: true, force: true });

@@ -104,8 +104,8 @@ export class Daemon {
       pulls: this.pulls,
       dataRoot: config.dataRoot,
       execRoot: config.execRoot,
-      // Build steps run through `runc run` (see build/executor.ts), whatever the containers' default.
-      runcPath: this.runtimes.runtimes.get('runc')?.path ?? lookPath('runc'),
+      // RUN steps run under the containers' default runtime (`<runtime> run`, see build/executor.ts).
+      runtime: this.runtimes.runtimes.get(this.runtimes.defaultRuntime)!,
     });
     this.networks = new NetworkManager(
       this.meta,

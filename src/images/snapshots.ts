@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { digestHex } from '../util/digest.js';
 import { logger } from '../util/log.js';
 import { fsyncDir } from '../store/content.js';
+import { sysAddon } from '../runtime/sys.js';
 
 const log = logger('snapshots');
 const execFileAsync = promisify(execFile);
@@ -156,10 +157,15 @@ export class SnapshotStore {
   }
 }
 
-/** syncfs(2) via coreutils `sync -f`: one flush for all the layer's files instead of one per file. */
+/**
+ * syncfs(2), through berth-sys or (addon not built) coreutils `sync -f`: one flush for all the
+ * layer's files instead of one per file.
+ */
 async function syncfs(path: string): Promise<void> {
   try {
-    await execFileAsync('sync', ['-f', path]);
+    const sys = sysAddon();
+    if (sys) await sys.syncfsAsync(path);
+    else await execFileAsync('sync', ['-f', path]);
   } catch (err) {
     log.warn({ err, path }, 'sync -f failed; snapshot published without a filesystem sync');
   }

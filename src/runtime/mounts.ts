@@ -4,7 +4,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { execChecked, execFileCollect } from './exec.js';
-import { EINVAL, ENOENT, MNT_DETACH, MS_BIND, sysAddon, type SysError } from './sys.js';
+import { EINVAL, ENOENT, MNT_DETACH, MS_BIND, MS_RDONLY, sysAddon, type SysError } from './sys.js';
 
 export interface OverlayMount {
   /** Layer diff dirs, top-most first (overlayfs lowerdir order). */
@@ -66,6 +66,28 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   }
   // -i: no /sbin/mount.overlay helper lookup; -n: no mtab write. Both save work per mount.
   await execChecked('mount', ['-n', '-i', '-t', 'overlay', 'overlay', '-o', options, m.target], { cwd });
+}
+
+/**
+ * A read-only overlay of layer dirs (top-most first) at `target`, with no upper dir: a stage's or an
+ * image's rootfs to read from (COPY --from, RUN --mount from=). The caller creates `target`.
+ */
+export async function mountReadOnlyOverlay(lowerDirs: string[], target: string): Promise<void> {
+  const absolute = `lowerdir=${lowerDirs.join(':')}`;
+  let options = absolute;
+  let cwd: string | undefined;
+  if (absolute.length > MAX_OPTIONS) {
+    cwd = commonDir(lowerDirs);
+    options = `lowerdir=${lowerDirs.map((p) => relative(cwd!, p) || '.').join(':')}`;
+    if (options.length > MAX_OPTIONS) throw new Error(`overlay mount options too long (${lowerDirs.length} layers, ${options.length} bytes)`);
+  }
+  const sys = sysAddon();
+  if (sys) {
+    if (cwd) sys.mount('overlay', target, 'overlay', MS_RDONLY, options, cwd);
+    else await sys.mountAsync('overlay', target, 'overlay', MS_RDONLY, options);
+    return;
+  }
+  await execChecked('mount', ['-n', '-i', '-t', 'overlay', '-o', `ro,${options}`, 'overlay', target], { cwd });
 }
 
 export async function isMounted(target: string): Promise<boolean> {

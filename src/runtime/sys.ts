@@ -1,7 +1,8 @@
 // berth-sys.node (native/sys.c, netlink.c, spawn.c): mount(2), umount2(2), network-namespace
-// creation and bridge/veth links without spawning util-linux programs or CNI plugins (5-40 ms each
-// here), and posix_spawn from a pool thread for the programs berthd does run. Absent (not built),
-// callers fall back to spawning with child_process; `npm run build` builds it.
+// creation, bridge/veth links, syncfs(2) and the overlayfs opaque-dir xattr without spawning
+// util-linux programs, CNI plugins or getfattr (5-40 ms each here), and posix_spawn from a pool
+// thread for the programs berthd does run. Absent (not built), callers fall back to spawning with
+// child_process; `npm run build` builds it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { nativePath } from '../util/assets.js';
@@ -22,6 +23,10 @@ export interface SysAddon {
   linkDeleteAsync(name: string): Promise<void>;
   /** Runs a program from a pool thread (posix_spawn) and collects its output. spawn.c */
   spawnAsync(file: string, args: string[], env: string[] | null, opts?: SpawnOptions): Promise<SpawnResult>;
+  /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
+  syncfsAsync(path: string): Promise<void>;
+  /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */
+  isOpaqueDir(path: string): boolean;
 }
 
 export interface SpawnOptions {
@@ -49,6 +54,7 @@ export interface SpawnResult {
 /** Error thrown by the addon: the message names the call and path, errno is the C errno. */
 export type SysError = Error & { errno: number };
 
+export const MS_RDONLY = 1;
 export const MS_BIND = 4096;
 export const MS_REC = 16384;
 export const MNT_DETACH = 2;

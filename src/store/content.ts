@@ -19,6 +19,14 @@ export interface ExpectedBlob {
   size?: number;
 }
 
+/**
+ * `durable: false` skips the fsyncs of a blob's file and of the blobs dir: for a caller that makes a
+ * batch durable with one syncfs of the filesystem (SnapshotStore.sync) before anything refers to it.
+ */
+export interface WriteOptions {
+  durable?: boolean;
+}
+
 export interface BlobInfo {
   digest: string;
   size: number;
@@ -130,8 +138,8 @@ export class ContentStore {
   }
 
   /** Stores a buffer under its digest after checking it; a no-op when the blob is already there. */
-  async writeBuffer(digest: string, data: Buffer): Promise<void> {
-    const w = await this.createWriter({ digest, size: data.length });
+  async writeBuffer(digest: string, data: Buffer, opts: WriteOptions = {}): Promise<void> {
+    const w = await this.createWriter({ digest, size: data.length }, opts);
     try {
       if (!w.alreadyExists) {
         await new Promise<void>((resolve, reject) => w.end(data, (err?: Error | null) => (err ? reject(err) : resolve())));
@@ -149,7 +157,7 @@ export class ContentStore {
    * Starts an ingest. If another ingest of the same digest is running, waits for it first: when it
    * committed, the returned writer only verifies (`alreadyExists`), so one blob is written once.
    */
-  async createWriter(expected: ExpectedBlob): Promise<ContentWriter> {
+  async createWriter(expected: ExpectedBlob, opts: WriteOptions = {}): Promise<ContentWriter> {
     assertDigest(expected.digest);
     for (;;) {
       const running = this.active.get(expected.digest);
@@ -174,7 +182,7 @@ export class ContentStore {
       finish();
       throw new SystemError(`content store: cannot create ingest file: ${(err as Error).message}`, { cause: err });
     }
-    return new IngestWriter(this, expected, { fd, tmp }, finish);
+    return new IngestWriter(this, expected, { fd, tmp }, finish, opts.durable ?? true);
   }
 
   /**
@@ -182,7 +190,8 @@ export class ContentStore {
    * same filesystem): hashes it, fsyncs it and renames it into place, saving a second full write.
    * DigestMismatchError when the bytes are not `digest`. Returns false when the blob was there.
    */
-  async adopt(digest: string, file: string): Promise<boolean> {
+  async adopt(digest: string, file: string, opts: WriteOptions = {}): Promise<boolean> {
+    const durable = opts.durable ?? true;
     assertDigest(digest);
     if (this.has(digest)) return false;
     const hash = createHash('sha256');
@@ -191,7 +200,7 @@ export class ContentStore {
       for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) hash.update(chunk);
       const actual = 'sha256:' + hash.digest('hex');
       if (actual !== digest) throw new DigestMismatchError(digest, actual, 'blob');
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -204,10 +213,11 @@ export class ContentStore {
       const tmp = join(this.ingestDir, `${digestHex(digest)}.${process.pid}.${randomBytes(6).toString('hex')}`);
       await fsp.copyFile(file, tmp);
       const copy = await fsp.open(tmp, 'r');
-      await copy.sync().finally(() => copy.close());
+      if (durable) await copy.sync().finally(() => copy.close());
+      else await copy.close();
       await fsp.rename(tmp, this.path(digest));
     }
-    await fsyncDir(this.blobsDir);
+    if (durable) await fsyncDir(this.blobsDir);
     return true;
   }
 
@@ -235,6 +245,7 @@ class IngestWriter extends Writable implements ContentWriter {
     readonly expected: ExpectedBlob,
     private file: { fd: number; tmp: string } | undefined,
     private readonly release: () => void,
+    private readonly durable = true,
   ) {
     super({ highWaterMark: 1 << 20 });
     this.alreadyExists = file === undefined;
@@ -317,12 +328,12 @@ class IngestWriter extends Writable implements ContentWriter {
       if (this.settled) throw new SystemError(`blob ${this.expected.digest}: ingest was aborted`);
       if (this.file) {
         const { fd, tmp } = this.file;
-        await new Promise<void>((res, rej) => fs.fsync(fd, (e) => (e ? rej(e) : res())));
+        if (this.durable) await new Promise<void>((res, rej) => fs.fsync(fd, (e) => (e ? rej(e) : res())));
         await new Promise<void>((res, rej) => fs.close(fd, (e) => (e ? rej(e) : res())));
         this.file.fd = -1;
         await fsp.rename(tmp, this.store.path(this.expected.digest));
         this.file = undefined;
-        await fsyncDir(this.store.blobsDir);
+        if (this.durable) await fsyncDir(this.store.blobsDir);
       }
       this.settled = true;
       this.release();

@@ -239,6 +239,67 @@ describe('build', () => {
     assert.match(bad.stderr, /failed to reach build target nope in Dockerfile/);
   });
 
+  test('independent stages build in parallel; the stream still reads in Step order; a failing stage stops the build', async () => {
+    // Stage a waits for a file that stage b's RUN writes into a shared cache mount: built one
+    // after the other, a would give up (exit 9) before b ever ran.
+    const sync = `sync-${process.pid}-${Date.now()}`;
+    const dockerfile = [
+      'FROM busybox AS a',
+      `RUN --mount=type=cache,target=/c,id=${sync} i=0; while [ ! -e /c/b-started ]; do sleep 0.1; i=$((i+1)); [ $i -gt 150 ] && exit 9; done; echo a > /a`,
+      'FROM busybox AS b',
+      `RUN --mount=type=cache,target=/c,id=${sync} touch /c/b-started && echo b > /b`,
+      'FROM busybox',
+      'COPY --from=a /a /a',
+      'COPY --from=b /b /b',
+      'CMD ["cat", "/a", "/b"]',
+      '',
+    ].join('\n');
+    const dir = ctx({ Dockerfile: dockerfile });
+    const r = await dockerBuild(['-t', 'parallel-stages', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const steps = [...r.stdout.matchAll(/^Step (\d+)\/(\d+) : (.*)$/gm)];
+    assert.deepEqual(steps.map((m) => Number(m[1])), [1, 2, 3, 4, 5, 6, 7, 8], 'every Step once, in order');
+    assert.ok(steps.every((m) => m[2] === '8'));
+    assert.deepEqual(steps.map((m) => m[3]), dockerfile.trim().split('\n'));
+    // Each step's lines stay under its own Step header: stage a's RUN container under step 2.
+    const blocks = r.stdout.split(/^Step /m).slice(1);
+    assert.match(blocks[1], /^2\/8 : RUN[^]* ---> Running in [0-9a-f]{12}\n ---> Removed intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n$/);
+    assert.match(blocks[3], /^4\/8 : RUN[^]* ---> Running in [0-9a-f]{12}\n ---> Removed intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n$/);
+    const out = await daemon.docker(['run', '--rm', 'parallel-stages']);
+    assert.equal(out.stdout, 'a\nb\n');
+    const history = await daemon.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'parallel-stages']);
+    assert.match(history.stdout.split('\n').slice(0, 3).join('\n'), /CMD[^]*COPY file:[0-9a-f]+ in \/b [^]*COPY file:[0-9a-f]+ in \/a /);
+
+    // Fully cached the second time, same image.
+    const again = await dockerBuild(['-t', 'parallel-stages', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((again.stdout.match(/ ---> Using cache/g) ?? []).length, 5);
+    assert.equal(/Successfully built ([0-9a-f]{12})/.exec(again.stdout)![1], /Successfully built ([0-9a-f]{12})/.exec(r.stdout)![1]);
+
+    // The later stage fails while the earlier one still runs: the earlier one's steps are all shown
+    // first, then the failure, with its exit code; nothing is tagged.
+    const lateFail = ctx({
+      Dockerfile: 'FROM busybox AS slow\nRUN sleep 1; echo slow-done\nFROM busybox AS bad\nRUN exit 4\nFROM busybox\nCOPY --from=slow /etc/passwd /s\nCOPY --from=bad /etc/passwd /b\n',
+    });
+    let f = await dockerBuild(['-t', 'parallel-fails', lateFail]);
+    assert.equal(f.code, 4, f.stderr + f.stdout);
+    assert.match(f.stderr, /The command '\/bin\/sh -c exit 4' returned a non-zero code: 4/);
+    assert.match(f.stdout, /Step 2\/7 : RUN sleep 1; echo slow-done\n ---> Running in [0-9a-f]{12}\nslow-done\n ---> Removed intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\nStep 3\/7 : FROM busybox AS bad\n/);
+    assert.doesNotMatch(f.stdout, /Step 5\/7|Successfully/);
+    // The earlier stage fails: the later one is stopped and never shown.
+    const earlyFail = ctx({
+      Dockerfile: 'FROM busybox AS bad\nRUN exit 6\nFROM busybox AS slow\nRUN sleep 30\nFROM busybox\nCOPY --from=bad /etc/passwd /b\nCOPY --from=slow /etc/passwd /s\n',
+    });
+    const t0 = Date.now();
+    f = await daemon.berth(['build', '-t', 'parallel-fails', earlyFail]);
+    assert.equal(f.code, 6, f.stderr + f.stdout);
+    assert.doesNotMatch(f.stdout, /Step 3\/7|sleep 30/);
+    assert.ok(Date.now() - t0 < 25_000, 'the stopped stage\'s RUN was killed, not waited for');
+    assert.equal((await daemon.api('GET', '/images/parallel-fails/json')).status, 404);
+    const mounts = readFileSync('/proc/self/mounts', 'utf8');
+    assert.ok(!mounts.includes(join(daemon.dataRoot, 'build')), 'no build mounts left');
+  });
+
   test('bad input: syntax error, unknown instruction, missing file, outside the context, failing RUN', async () => {
     const syntax = ctx({ Dockerfile: 'FROM busybox\nENV A=1 B\n' });
     let r = await daemon.berth(['build', syntax]);

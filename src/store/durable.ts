@@ -1,0 +1,32 @@
+// Making a batch of freshly written files durable. One syncfs(2) flushes the whole filesystem,
+// which on a shared machine means everyone's dirty pages (measured here under load: median 31 ms,
+// tail 200 ms); fsyncs of just the batch's files and directories, issued in parallel, end up in
+// one or two journal commits (median 9 ms for nine files). Past a few hundred files the fsyncs cost
+// more than the flush, and syncfs is the better deal.
+import * as fsp from 'node:fs/promises';
+
+/** More paths than this: one syncfs instead of an fsync each. */
+export const FSYNC_EACH_LIMIT = 256;
+
+/** fsyncs every path (files and directories), a few at a time on libuv's pool. */
+export async function fsyncEach(paths: string[]): Promise<void> {
+  const queue = [...new Set(paths)];
+  const worker = async () => {
+    for (let p = queue.pop(); p !== undefined; p = queue.pop()) {
+      const fh = await fsp.open(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+}
+
+/** fsyncs `paths` if they are few, otherwise calls `flushAll` (a syncfs of their filesystem). */
+export async function makeDurable(paths: string[], flushAll: () => Promise<void>): Promise<void> {
+  if (paths.length === 0) return;
+  if (paths.length > FSYNC_EACH_LIMIT) await flushAll();
+  else await fsyncEach(paths);
+}
