@@ -36,6 +36,9 @@ async function publishedHttp(cli: (args: string[]) => Promise<{ code: number; st
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+/** BENCH_ONLY=pull: only the cold pull figure (berth's, and Docker's with DOCKER_HOST), for A/B runs. */
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'pull') throw new Error(`BENCH_ONLY=${ONLY}: only "pull" is supported`);
 const PULL_RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
 const PUSH_RUNS = Number(process.env.BENCH_PUSH_RUNS ?? 3);
 
@@ -54,6 +57,17 @@ async function pushThroughput(docker: (args: string[]) => Promise<{ code: number
     }
   }
   return bytes / 1e6 / (median(times) / 1000);
+}
+
+/** Median MB/s of cold pulls of `ref` (removed before each run) through `cli`. */
+async function pullThroughput(cli: (args: string[]) => Promise<{ code: number; stderr: string }>, ref: string, bytes: number): Promise<number> {
+  const pulls: number[] = [];
+  for (let i = 0; i < PULL_RUNS; i++) {
+    await cli(['rmi', '-f', ref]);
+    pulls.push(await timeIt(() => cli(['pull', '-q', ref])));
+  }
+  process.stderr.write(`pull runs (ms): ${pulls.map((ms) => ms.toFixed(0)).join(' ')}\n`);
+  return bytes / 1e6 / (median(pulls) / 1000);
 }
 
 function median(xs: number[]): number {
@@ -146,6 +160,20 @@ async function main(): Promise<void> {
     await daemon.start();
 
     const berth: Figures = { startDockerCli: 0, pullMBps: 0, idleRssMiB: 0 };
+    if (ONLY === 'pull') {
+      berth.pullMBps = await pullThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
+      let dockerMBps: number | undefined;
+      if (process.env.DOCKER_HOST) {
+        const env = { DOCKER_HOST: process.env.DOCKER_HOST };
+        dockerMBps = await pullThroughput((args) => runCommand('docker', args, { env }), benchRef, compressedBytes);
+        await runCommand('docker', ['rmi', '-f', benchRef], { env });
+      }
+      process.stdout.write(
+        `\n${row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, dockerMBps, 'MB/s', false)}\n` +
+          `runs: ${PULL_RUNS} pulls; ${dockerMBps === undefined ? 'no DOCKER_HOST: berth only' : `Docker at ${process.env.DOCKER_HOST}`}\n`,
+      );
+      return;
+    }
     await daemon.docker(['pull', 'busybox']);
     berth.idleRssMiB = rssMiB(daemon.pid!);
     berth.startBerthCli = await startLatency(() => daemon.berth(['run', '--rm', 'busybox', 'true']));
@@ -155,12 +183,7 @@ async function main(): Promise<void> {
     berth.execBerthCli = await startLatency(() => daemon.berth(['exec', 'bench-exec', 'true']));
     berth.execDockerCli = await startLatency(() => daemon.docker(['exec', 'bench-exec', 'true']));
     await daemon.docker(['rm', '-f', 'bench-exec']);
-    const pulls: number[] = [];
-    for (let i = 0; i < PULL_RUNS; i++) {
-      await daemon.docker(['rmi', '-f', benchRef]);
-      pulls.push(await timeIt(() => daemon.docker(['pull', '-q', benchRef])));
-    }
-    berth.pullMBps = compressedBytes / 1e6 / (median(pulls) / 1000);
+    berth.pullMBps = await pullThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
     berth.pushMBps = await pushThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
     berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot));
     const archive = join(REPO_ROOT, '.tmp', 'bench-save.tar');
@@ -185,17 +208,12 @@ async function main(): Promise<void> {
       } finally {
         await dockerCmd(['rm', '-f', 'berth-bench-exec']);
       }
-      const dockerPulls: number[] = [];
-      for (let i = 0; i < PULL_RUNS; i++) {
-        await dockerCmd(['rmi', '-f', benchRef]);
-        dockerPulls.push(await timeIt(() => dockerCmd(['pull', '-q', benchRef])));
-      }
+      docker.pullMBps = await pullThroughput(dockerCmd, benchRef, compressedBytes);
       docker.pushMBps = await pushThroughput(dockerCmd, benchRef, compressedBytes);
       const dockerSL = await saveLoad(dockerCmd, benchRef, archive);
       docker.saveMBps = dockerSL.save;
       docker.loadMBps = dockerSL.load;
       await dockerCmd(['rmi', '-f', benchRef]);
-      docker.pullMBps = compressedBytes / 1e6 / (median(dockerPulls) / 1000);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
       docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids);
       docker.http = await publishedHttp(dockerCmd, busybox);

@@ -237,6 +237,9 @@ async function joinLayerJob(
   opts: PullOptions,
   emit: (ev: PullProgress) => void,
 ): Promise<number> {
+  // Checked before a job starts: a job started for a pull that already gave up would run to its
+  // end with nobody waiting (the abort listener below never fires for a past abort).
+  if (opts.signal?.aborted) throw opts.signal.reason;
   let job = sh.layerJobs.get(chainId);
   if (!job) {
     const abort = new AbortController();

@@ -307,6 +307,20 @@ describe('pullImage', () => {
     assert.equal(events.filter((e) => e.status === 'Pull complete').length, img.manifest.layers.length);
   });
 
+  it('a pull cancelled before its layers start fetches and unpacks nothing', async () => {
+    const registry = new FakeRegistry();
+    const img = await registry.add('early', [{ entries: base }]);
+    const { dir, content, snapshots } = stores();
+    const ac = new AbortController();
+    ac.abort(new Error('client went away'));
+    await assert.rejects(pullImage({ registry, content, snapshots }, ref('early'), { signal: ac.signal }), /client went away/);
+    // Give a stray job (the bug this guards against) time to run: it would fetch and unpack.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(registry.fetches.get(img.manifest.layers[0].digest) ?? 0, 0);
+    assert.deepEqual(await snapshots.list(), []);
+    assert.deepEqual(fs.readdirSync(join(dir, 'snapshots')), []);
+  });
+
   it('aborts when the signal fires, leaving nothing half-made', async () => {
     const registry = new FakeRegistry();
     registry.delayMs = 5;
