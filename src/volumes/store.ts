@@ -118,6 +118,8 @@ export class VolumeStore {
     const users = this.usersOf(name);
     if (users.length > 0) throw new ConflictError(`remove ${name}: volume is in use - [${users.join(', ')}]`);
     await unmount(this.mountpoint(name)).catch((err) => log.warn({ err, name }, 'volume unmount failed'));
+    // Never delete through a mount: with o=bind that would empty the user's own directory.
+    if (await isMounted(this.mountpoint(name))) throw new SystemError(`remove ${name}: volume is still mounted at ${this.mountpoint(name)}`);
     this.meta.deleteVolume(name);
     await rm(join(this.root, name), { recursive: true, force: true });
     log.debug({ name }, 'volume removed');

@@ -81,6 +81,14 @@ describe('volumes', () => {
     await berth(['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=size=2m', 'tmpvol']);
     const r = await berth(['run', '--rm', '-v', 'tmpvol:/t', image(), 'sh', '-c', 'grep " /t " /proc/mounts']);
     assert.match(r.stdout, /^tmpfs \/t tmpfs .*size=2048k/);
+    // type=none,o=bind: the volume is a host directory.
+    const hostDir = join(daemon.dir, 'bound-volume');
+    mkdirSync(hostDir, { recursive: true });
+    await docker(['volume', 'create', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${hostDir}`, 'bindvol']);
+    await docker(['run', '--rm', '-v', 'bindvol:/b', image(), 'sh', '-c', 'echo via-volume > /b/f']);
+    assert.equal(readFileSync(join(hostDir, 'f'), 'utf8'), 'via-volume\n');
+    await docker(['volume', 'rm', 'bindvol']);
+    assert.equal(readFileSync(join(hostDir, 'f'), 'utf8'), 'via-volume\n', 'removing the volume leaves the bound directory alone');
     const badOpt = await berth(['volume', 'create', '-o', 'colour=red', 'badvol'], 1);
     assert.equal(badOpt.stderr, 'Error response from daemon: create badvol: invalid option: "colour"\n');
     const missingDevice = await docker(['volume', 'create', '-o', 'type=tmpfs', 'badvol'], 1);
