@@ -154,7 +154,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('DELETE', '/containers/{id}', async (ctx) => {
-    await containers.remove(ctx.params.id, { force: boolQuery(ctx, 'force') });
+    await containers.remove(ctx.params.id, { force: boolQuery(ctx, 'force'), volumes: boolQuery(ctx, 'v') });
     sendNoContent(ctx);
   });
 

@@ -2,8 +2,7 @@
 // images (in images-io.ts), and build cache (berth has none: an honest empty answer). Sizes are
 // what berth stores: a layer snapshot shared by several images is counted once in LayersSize and
 // as SharedSize in each image that has it.
-import * as fsp from 'node:fs/promises';
-import { join } from 'node:path';
+import { treeSize } from '../util/tree-size.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { containerDirs } from '../containers/archive.js';
 import { containerSummary } from '../containers/inspect.js';
@@ -12,28 +11,10 @@ import { InvalidParameterError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { parseFilters, untilTime } from './images-io.js';
 import type { Router } from './router.js';
+import { volumeJson } from './volumes.js';
 import { sendJson } from './http.js';
 
 const log = logger('api');
-
-/** Bytes of regular files under `dir` (docker's SizeRw counts the container's writable layer). */
-export async function treeSize(dir: string): Promise<number> {
-  let total = 0;
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    const st = await fsp.lstat(p).catch(() => undefined);
-    if (!st) continue;
-    if (st.isDirectory()) total += await treeSize(p);
-    else if (st.isFile()) total += st.size;
-  }
-  return total;
-}
 
 function running(c: ContainerRecord): boolean {
   return c.state.Status === 'running' || c.state.Status === 'paused' || c.state.Status === 'restarting';
@@ -74,8 +55,14 @@ export function registerSystemDfRoutes(router: Router, daemon: Daemon): void {
       }
       out.Containers = rows.sort((a, b) => (b.Created as number) - (a.Created as number));
     }
-    // berth has no volumes and no build cache yet: empty lists, not made-up numbers.
-    if (want('volume')) out.Volumes = [];
+    if (want('volume')) {
+      const rows = [];
+      for (const v of daemon.volumes.list()) {
+        rows.push(volumeJson(daemon.volumes, v, { Size: await daemon.volumes.size(v.name), RefCount: daemon.volumes.usersOf(v.name).length }));
+      }
+      out.Volumes = rows;
+    }
+    // berth has no build cache: an empty list, not made-up numbers.
     if (want('build-cache')) out.BuildCache = [];
     sendJson(ctx, 200, out);
   });

@@ -92,6 +92,7 @@ const COMMANDS: Record<string, string> = {
   'system df': 'system-df',
   'system prune': 'system-prune',
   network: 'network',
+  volume: 'volume',
   port: 'port',
   'container port': 'port',
 };
@@ -116,6 +117,7 @@ Management Commands:
   image       Manage images
   system      Manage berth
   network     Manage networks
+  volume      Manage volumes
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container

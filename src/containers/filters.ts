@@ -59,5 +59,7 @@ function matchUnsupported(key: string, c: ContainerRecord, values: string[]): bo
   if (key === 'network') return values.includes(c.hostConfig.NetworkMode ?? 'default');
   if (key === 'expose') return values.some((v) => Object.keys(c.config.ExposedPorts ?? {}).includes(v.includes('/') ? v : `${v}/tcp`));
   if (key === 'health') return values.includes('none') && !c.config.Healthcheck;
+  // docker's volume filter: a volume name or a mount destination.
+  if (key === 'volume') return values.some((v) => (c.mounts ?? []).some((m) => m.Name === v || m.Destination === v));
   return false;
 }

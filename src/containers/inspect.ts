@@ -1,5 +1,6 @@
 // docker's JSON shapes for GET /containers/json and GET /containers/{id}/json.
 import { BUILTIN_LOG_CONFIG } from './log-config.js';
+import { inspectMounts } from '../volumes/container-mounts.js';
 import { humanDuration } from '../util/human.js';
 import { LIMIT_DEFAULTS } from './create-options.js';
 import type { ContainerRecord } from './model.js';
@@ -46,7 +47,7 @@ export function containerSummary(c: ContainerRecord): Record<string, unknown> {
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
     NetworkSettings: { Networks: networkSettings(c).Networks },
-    Mounts: [],
+    Mounts: inspectMounts(c.mounts),
   };
   return out;
 }
@@ -131,7 +132,7 @@ export function containerInspect(c: ContainerRecord, paths: { dataRoot: string; 
         WorkDir: `${dir}/work`,
       },
     },
-    Mounts: [],
+    Mounts: inspectMounts(c.mounts),
     Config: c.config,
     NetworkSettings: networkSettings(c),
   };

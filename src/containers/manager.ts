@@ -29,6 +29,9 @@ import { EventBus } from '../events/bus.js';
 import { emitContainerEvent } from './events.js';
 import { RestartTracker, restartsAtBoot, validateRestartPolicy } from './restart.js';
 import { signalNumber } from './signals.js';
+import { containerMountPoints, tmpfsMountPoints, type ApiMount } from '../volumes/container-mounts.js';
+import { ociMountsFor } from '../volumes/runtime-mounts.js';
+import type { VolumeStore } from '../volumes/store.js';
 import {
   type ContainerConfig,
   type ContainerRecord,
@@ -78,6 +81,7 @@ export class ContainerManager {
   private network!: NetworkManager;
   /** daemon.json log-driver/log-opts (with berth's rotation defaults), merged into each create. */
   private readonly logDefaults: LogConfig;
+  private volumes!: VolumeStore;
 
   constructor(
     readonly meta: MetadataStore,
@@ -105,6 +109,18 @@ export class ContainerManager {
   /** Networking is wired after construction (the network manager reads container records). */
   setNetworking(network: NetworkManager): void {
     this.network = network;
+  }
+
+  /** Volumes are wired after construction too: the volume store asks which containers use a volume. */
+  setVolumes(volumes: VolumeStore): void {
+    this.volumes = volumes;
+    volumes.setUsers(() => {
+      const users = new Map<string, string[]>();
+      for (const c of this.list()) {
+        for (const m of c.mounts ?? []) if (m.Type === 'volume' && m.Name) users.set(m.Name, [...(users.get(m.Name) ?? []), c.id]);
+      }
+      return users;
+    });
   }
 
   private get exitDir(): string {
@@ -228,7 +244,8 @@ export class ContainerManager {
       Env: mergeEnv(imageDefaults.Env ?? [], config.Env ?? []),
       Cmd: cmd,
       Image: config.Image,
-      Volumes: config.Volumes ?? imageDefaults.Volumes ?? null,
+      // docker merges the request's volumes with the image's VOLUMEs (the CLI always sends {}).
+      Volumes: config.Volumes || imageDefaults.Volumes ? { ...(imageDefaults.Volumes ?? {}), ...(config.Volumes ?? {}) } : null,
       WorkingDir: config.WorkingDir || imageDefaults.WorkingDir || '',
       Entrypoint: entrypoint.length > 0 ? entrypoint : null,
       OnBuild: null,
@@ -257,6 +274,21 @@ export class ContainerManager {
     };
     record.networks = this.network.endpointsForCreate(record.hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig ?? undefined);
     this.network.validateHostConfig(record);
+    const tmpfsMounts = tmpfsMountPoints(hostConfig.Tmpfs as Record<string, string> | null | undefined);
+    const volumeMounts = await containerMountPoints(
+      {
+        binds: hostConfig.Binds as string[] | null | undefined,
+        mounts: hostConfig.Mounts as ApiMount[] | null | undefined,
+        volumesFrom: hostConfig.VolumesFrom as string[] | null | undefined,
+        imageVolumes: merged.Volumes,
+        containerMounts: (idOrName) => {
+          const other = this.find(idOrName);
+          return other ? (other.mounts ?? []) : undefined;
+        },
+      },
+      this.volumes,
+    );
+    record.mounts = [...volumeMounts.mounts, ...tmpfsMounts];
     await mkdir(join(containerDir, 'upper'), { recursive: true });
     await mkdir(join(containerDir, 'work'), { recursive: true });
     await mkdir(join(containerDir, 'merged'), { recursive: true });
@@ -264,6 +296,7 @@ export class ContainerManager {
       this.meta.insertContainer(id, record.name, record);
     } catch (err) {
       await rm(containerDir, { recursive: true, force: true });
+      await volumeMounts.rollback();
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
         const holder = this.find(record.name);
         throw new ConflictError(
@@ -331,6 +364,7 @@ export class ContainerManager {
       const net = (steps[1] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['setUp']>>>).value;
       mark('prepared');
       const user = await resolveUser(rootfs, c.config.User ?? '');
+      const mounts = await ociMountsFor(c.mounts ?? [], rootfs, this.volumes);
       const hostname = c.config.Hostname ?? id.slice(0, 12);
       const spec = buildSpec({
         rootfsPath: rootfs,
@@ -348,6 +382,7 @@ export class ContainerManager {
         netnsPath: net.netnsPath,
         hostNetwork: net.hostNetwork,
         cgroupsPath: `/berth/${id}`,
+        mounts,
         etcHostsPath: net.etc.hosts,
         resolvConfPath: net.etc.resolvConf,
         hostnamePath: net.etc.hostname,
@@ -414,7 +449,7 @@ export class ContainerManager {
       this.events.emit(`startfailed:${id}`);
       // docker removes an auto-remove container whose start failed; `run --rm` waits for that.
       if (c.hostConfig.AutoRemove) {
-        setImmediate(() => void this.remove(id, { force: true }).catch((e) => log.warn({ err: e, id }, 'auto-remove failed')));
+        setImmediate(() => void this.remove(id, { force: true, volumes: true }).catch((e) => log.warn({ err: e, id }, 'auto-remove failed')));
       }
       if (err instanceof BerthError && !(err instanceof RuntimeExecError)) throw err;
       throw new StartError(message, exitCode);
@@ -464,7 +499,7 @@ export class ContainerManager {
     }
     const after = this.meta.getContainerJson<ContainerRecord>(id);
     if (after?.hostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((err) => log.warn({ err, id }, 'auto-remove failed'));
+      await this.remove(id, { force: true, volumes: true }).catch((err) => log.warn({ err, id }, 'auto-remove failed'));
     }
   }
 
@@ -641,7 +676,8 @@ export class ContainerManager {
     return join(this.paths.execRoot, 'containers', id);
   }
 
-  async remove(idOrName: string, opts: { force: boolean }): Promise<void> {
+  /** `volumes`: docker's `rm -v`, which an auto-remove container gets too: its anonymous volumes go with it. */
+  async remove(idOrName: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
     const c = this.get(idOrName);
     await this.locked(c.id, async () => {
       const current = this.meta.getContainerJson<ContainerRecord>(c.id);
@@ -677,6 +713,13 @@ export class ContainerManager {
       this.meta.deleteContainer(c.id);
       this.restarts.forget(c.id);
       emitContainerEvent(this.bus, current, 'destroy');
+      if (opts.volumes) {
+        for (const m of current.mounts ?? []) {
+          if (!m.anonymous || !m.Name) continue;
+          // Still used by another container (--volumes-from): it stays, as in docker.
+          await this.volumes.remove(m.Name, { force: true }).catch((err) => log.debug({ err, volume: m.Name }, 'anonymous volume kept'));
+        }
+      }
     });
     this.events.emit(`removed:${c.id}`);
   }

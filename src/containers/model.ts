@@ -1,5 +1,6 @@
 // The container record berth keeps, in docker's vocabulary so inspect can render it directly.
 import type { EndpointSettings, PortMap } from '../network/model.js';
+import type { MountPoint } from '../volumes/model.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -109,6 +110,8 @@ export interface ContainerRecord {
   networks?: Record<string, EndpointSettings>;
   /** Published ports while running (NetworkSettings.Ports). */
   ports?: PortMap;
+  /** Binds, volumes and tmpfs mounts, resolved at create (docker's MountPoints). */
+  mounts?: MountPoint[];
 }
 
 export function initialState(): ContainerState {

@@ -18,6 +18,8 @@ import { registerImageIoRoutes } from '../api/images-io.js';
 import { registerArchiveRoutes } from '../api/archive.js';
 import { registerPruneFallbacks, registerSystemDfRoutes } from '../api/system-df.js';
 import { registerNetworkRoutes } from '../api/networks.js';
+import { registerVolumeRoutes } from '../api/volumes.js';
+import { VolumeStore } from '../volumes/store.js';
 import { Router } from '../api/router.js';
 import { listen } from '../api/server.js';
 import { registerStatsRoutes } from '../api/stats.js';
@@ -58,6 +60,7 @@ export class Daemon {
   readonly logRotation: LogRotationMonitor;
   readonly builder: Builder;
   readonly networks: NetworkManager;
+  readonly volumes: VolumeStore;
   readonly cgroupVersion: '1' | '2';
   readonly runtimes: RuntimeSet;
   /** Everything that happens, for GET /events; other parts emit through it. */
@@ -113,6 +116,8 @@ export class Daemon {
       { list: () => this.containers.list(), find: (idOrName) => this.containers.find(idOrName) },
     );
     this.containers.setNetworking(this.networks);
+    this.volumes = new VolumeStore(this.meta, config.dataRoot, this.events);
+    this.containers.setVolumes(this.volumes);
     this.cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
   }
 
@@ -141,6 +146,7 @@ export class Daemon {
     registerArchiveRoutes(router, daemon);
     registerSystemDfRoutes(router, daemon);
     registerNetworkRoutes(router, daemon);
+    registerVolumeRoutes(router, daemon);
     // Stand-ins for prune routes of parts berth lacks; registered last so real routes win.
     registerPruneFallbacks(router);
     for (const host of config.hosts) {

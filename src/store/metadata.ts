@@ -1,4 +1,4 @@
-// The crash-safe metadata store: images, tags and containers in one SQLite database in WAL mode.
+// The crash-safe metadata store: images, tags, containers, networks and volumes in one SQLite database in WAL mode.
 // WAL with synchronous=NORMAL keeps every committed transaction across a kill -9 of berthd (the
 // WAL is in the page cache, which the kernel keeps); only a power loss may drop the newest commits.
 import Database from 'better-sqlite3';
@@ -41,6 +41,7 @@ export class MetadataStore {
       CREATE INDEX IF NOT EXISTS tags_by_image ON tags(image_id);
       CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, json TEXT NOT NULL);
     `);
   }
 
@@ -133,5 +134,25 @@ export class MetadataStore {
 
   deleteNetwork(id: string): void {
     this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+  }
+
+  // --- volumes --------------------------------------------------------------------------------
+
+  /** Insert only: fails with SQLITE_CONSTRAINT_PRIMARYKEY when the name is taken. */
+  insertVolume(name: string, record: unknown): void {
+    this.db.prepare('INSERT INTO volumes (name, json) VALUES (?, ?)').run(name, JSON.stringify(record));
+  }
+
+  getVolumeJson<T>(name: string): T | undefined {
+    const row = this.db.prepare('SELECT json FROM volumes WHERE name = ?').get(name) as Row | undefined;
+    return row ? (JSON.parse(row.json) as T) : undefined;
+  }
+
+  listVolumes<T>(): T[] {
+    return (this.db.prepare('SELECT json FROM volumes ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.json) as T);
+  }
+
+  deleteVolume(name: string): void {
+    this.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
   }
 }

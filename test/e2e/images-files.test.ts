@@ -206,6 +206,9 @@ describe('container files: commit, export, import, diff, cp, system df/prune', (
     const prompt = await daemon.berth(['system', 'prune'], { input: 'n\n' });
     assert.equal(prompt.code, 0);
     assert.match(prompt.stdout, /WARNING! This will remove:\n {2}- all stopped containers\n {2}- all dangling images\n/);
-    assert.match(prompt.stdout, /berth has no volumes/);
+    assert.match(prompt.stdout, /berth keeps no build cache/);
+    const withVolumes = await daemon.berth(['system', 'prune', '--volumes'], { input: 'n\n' });
+    assert.equal(withVolumes.code, 0);
+    assert.match(withVolumes.stdout, /- all stopped containers\n {2}- all anonymous volumes not used by at least one container\n/);
   });
 });

@@ -10,6 +10,7 @@ import { HEALTH_FLAGS, healthcheckFromOptions, type HealthOptions } from '../hea
 import { pullImage } from '../pull-stream.js';
 import type { FlagDef } from '../flags.js';
 import { LIMIT_FLAGS, limitsHostConfig, type LimitOptions } from '../limit-flags.js';
+import { MOUNT_FLAGS, mountsFromFlags, type MountFlagOptions } from '../mount-flags.js';
 export { ramInBytes } from '../limit-flags.js';
 import { checkTtyInput, consoleSize, monitorTtySize, pumpStream, rawTerminal } from '../stream.js';
 
@@ -48,10 +49,10 @@ export const SPEC: CommandSpec = {
     { long: 'stop-timeout', type: 'int', description: 'Timeout (in seconds) to stop a container' },
     { long: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
     { long: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
-    { long: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
     { long: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
     ...LIMIT_FLAGS,
     ...HEALTH_FLAGS,
+    ...MOUNT_FLAGS,
   ] as FlagDef[]).sort((a, b) => a.long.localeCompare(b.long)),
 };
 
@@ -119,7 +120,7 @@ export function parsePorts(specs: string[]): PortSpec {
 }
 
 
-export interface RunOptions extends LimitOptions, HealthOptions {
+export interface RunOptions extends LimitOptions, HealthOptions, MountFlagOptions {
   detach?: boolean;
   rm?: boolean;
   env?: string[];
@@ -136,7 +137,6 @@ export interface RunOptions extends LimitOptions, HealthOptions {
   pull?: string;
   quiet?: boolean;
   publish?: string[];
-  volume?: string[];
   network?: string;
   networkAlias?: string[];
   addHost?: string[];
@@ -185,12 +185,8 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
   if (o.networkAlias?.length && (network === 'default' || network === 'bridge' || network === 'host' || network === 'none' || network.startsWith('container:'))) {
     throw new Error('network-scoped aliases are only supported for user-defined networks');
   }
-  const binds: string[] = [];
-  const volumes: Record<string, object> = {};
-  for (const v of o.volume ?? []) {
-    if (v.includes(':')) binds.push(v);
-    else volumes[v] = {};
-  }
+  const mountParts = mountsFromFlags(o);
+  const volumes = mountParts.volumes;
   let restart = { Name: 'no', MaximumRetryCount: 0 };
   if (o.restart && o.restart !== 'no') {
     const [name, count, ...extra] = o.restart.split(':');
@@ -202,7 +198,7 @@ export function buildCreateBody(o: RunOptions, image: string, cmd: string[]): Re
   if (o.rm && restart.Name !== 'no') throw new Error('Conflicting options: --restart and --rm');
   const interactive = Boolean(o.interactive);
   const hostConfig: Record<string, unknown> = {
-    Binds: binds.length ? binds : null,
+    ...mountParts.hostConfig,
     NetworkMode: network,
     PortBindings: ports.bindings,
     PublishAllPorts: Boolean(o.publishAll),
