@@ -81,6 +81,8 @@ export interface BuilderDeps {
   execRoot: string;
   /** The daemon's default OCI runtime (crun where it runs, as for containers): RUN steps run under it. */
   runtime: RuntimeEntry;
+  /** A RUN step's network namespace on the default bridge, as docker's classic builder gives RUN; loopback only without it. */
+  stepNetwork?: (id: string) => Promise<{ netnsPath: string; release(): Promise<void> }>;
 }
 
 interface State extends CachedState {
@@ -783,6 +785,24 @@ class BuildRun {
     ]);
     const envList = [...(cfg.Env ?? [])];
     for (const a of buildArgs) envList.push(a);
+    // RUN --network=none keeps loopback only; otherwise the step is on the default bridge.
+    const net = noNetwork || !this.b.d.stepNetwork ? undefined : await this.b.d.stepNetwork(id);
+    try {
+      return await this.runStepContainer(id, rootfs, args, envList, mounts, { hostname, hostsPath, resolvPath, hostnamePath, user, cfg, bundle, netnsPath: net?.netnsPath });
+    } finally {
+      await net?.release().catch(() => undefined);
+    }
+  }
+
+  private async runStepContainer(
+    id: string,
+    rootfs: string,
+    args: string[],
+    envList: string[],
+    mounts: OciMount[],
+    step: { hostname: string; hostsPath: string; resolvPath: string; hostnamePath: string; user: Awaited<ReturnType<typeof resolveUser>>; cfg: { WorkingDir?: string }; bundle: string; netnsPath?: string },
+  ): Promise<number> {
+    const { hostname, hostsPath, resolvPath, hostnamePath, user, cfg, bundle } = step;
     const spec = buildSpec({
       rootfsPath: rootfs,
       args,
@@ -796,8 +816,8 @@ class BuildRun {
       etcHostsPath: hostsPath,
       resolvConfPath: resolvPath,
       hostnamePath,
+      netnsPath: step.netnsPath,
     });
-    void noNetwork; // a new network namespace with loopback only, for every RUN
     await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     const logFile = join(bundle, 'runtime.log');
     const rt = this.b.d.runtime;

@@ -109,6 +109,7 @@ export class Daemon {
       execRoot: config.execRoot,
       // RUN steps run under the containers' default runtime (`<runtime> run`, see build/executor.ts).
       runtime: this.runtimes.runtimes.get(this.runtimes.defaultRuntime)!,
+      stepNetwork: (id) => this.networks.setUpBuildStep(id),
     });
     this.networks = new NetworkManager(
       this.meta,

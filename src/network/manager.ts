@@ -643,6 +643,30 @@ export class NetworkManager {
     await removeNetns(netnsName(c.id));
   }
 
+  /**
+   * A build step's network: a namespace on the default bridge, as docker's classic builder gives
+   * RUN. The lease is the step's; a daemon killed meanwhile drops it at reconciliation (its owner is
+   * no running container).
+   */
+  async setUpBuildStep(id: string): Promise<{ netnsPath: string; release(): Promise<void> }> {
+    const net = this.get('bridge');
+    const name = netnsName(id);
+    const nsPath = await createNetns(name);
+    const release = async () => {
+      await this.cni.del(id, cniName(net)).catch((err) => log.warn({ err, id }, 'build step CNI DEL'));
+      await this.leases.releaseAll(id);
+      await removeNetns(name);
+    };
+    try {
+      if (this.driver) await this.driver.attach(net, id, nsPath, 'eth0', true);
+      else await this.cni.add(this.conflist(net, false), id, nsPath, 'eth0', {});
+    } catch (err) {
+      await release().catch(() => undefined);
+      throw err;
+    }
+    return { netnsPath: nsPath, release };
+  }
+
   /** Connect a container (running or not); returns the endpoint to record. */
   async connect(c: ContainerRecord, net: NetworkRecord, req: EndpointRequest): Promise<EndpointSettings> {
     const mode = c.hostConfig.NetworkMode ?? 'default';

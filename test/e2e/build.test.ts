@@ -1,7 +1,7 @@
 // berth build and `DOCKER_BUILDKIT=0 docker build` against berthd: multi-stage Dockerfiles using
 // every instruction, the cache, .dockerignore, and bad input.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -431,6 +431,21 @@ describe('build', () => {
     assert.doesNotMatch(hist.stdout, /HTTP_PROXY/);
     const inspect = JSON.parse((await daemon.docker(['image', 'inspect', 'scratchy'])).stdout)[0];
     assert.equal(inspect.RootFS.Layers.length, 1);
+  });
+
+  test('RUN is on the default bridge as with docker build (an address and a default route); --network=none is loopback only; nothing stays leased', async () => {
+    const dir = ctx({ Dockerfile: 'FROM busybox\nRUN ip -4 -o addr show eth0; ip route\nRUN --network=none ip -o link | grep -c eth0 || echo no-eth0\n' });
+    const r = await daemon.berth(['build', '--no-cache', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const bip = JSON.parse(readFileSync(join(daemon.dir, 'daemon.json'), 'utf8')).bip as string;
+    const gateway = bip.split('/')[0];
+    const prefix = gateway.split('.').slice(0, 3).join('.');
+    assert.match(r.stdout, new RegExp(`eth0\\s+inet ${prefix.replace(/\./g, '\\.')}\\.\\d+/26`));
+    assert.match(r.stdout, new RegExp(`^default via ${gateway.replace(/\./g, '\\.')} dev eth0`, 'm'));
+    assert.match(r.stdout, /^no-eth0$/m);
+    const ipam = join(daemon.dataRoot, 'network', 'ipam');
+    const leases = readdirSync(ipam).flatMap((n) => readdirSync(join(ipam, n)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)));
+    assert.deepEqual(leases, []);
   });
 
   test('a client that goes away cancels the build: the RUN is killed, nothing is tagged', async () => {
