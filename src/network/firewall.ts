@@ -73,8 +73,10 @@ async function unrouteBridge(bridge: string): Promise<void> {
   for (const spec of forwardRules(bridge)) await deleteRule(FORWARD_CHAIN, spec);
   const nat = await execFileCollect('iptables', ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']);
   for (const line of nat.stdout.split('\n')) {
-    if (!line.startsWith('-A POSTROUTING ') || !line.includes(`--comment ${natComment(bridge)} `)) continue;
-    await ipt(['-t', 'nat', '-D', ...line.trim().split(/\s+/).slice(1)]);
+    // iptables -S quotes the comment: -m comment --comment "berth:<bridge>"
+    if (!line.startsWith('-A POSTROUTING ') || !line.includes(`"${natComment(bridge)}"`)) continue;
+    const subnet = /-s (\S+)/.exec(line)?.[1];
+    if (subnet) await deleteRule('POSTROUTING', masqueradeRule(bridge, subnet), 'nat');
   }
 }
 

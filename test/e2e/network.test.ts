@@ -244,6 +244,7 @@ describe('networking', () => {
     assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge goes with the network');
     assert.ok(!existsSync(join(daemon.dataRoot, 'network', 'ipam', `berth-${netId.slice(0, 12)}`)), 'and its leases');
     assert.doesNotMatch(spawnSync('iptables', ['-S'], { encoding: 'utf8' }).stdout, new RegExp(bridge));
+    assert.doesNotMatch(spawnSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' }).stdout, new RegExp(bridge), 'its masquerading is gone too');
     const missing = await docker(['network', 'inspect', 'appnet'], 1);
     assert.match(missing.stderr, /network appnet not found/);
   });
