@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "netlink.h"
 
 #define NAME_MAX_LEN 64
@@ -345,12 +346,7 @@ static void nl_complete(napi_env env, napi_status status, void *data) {
     int err = w->what[0] ? w->err : ECANCELED;
     char msg[sizeof w->what + 128];
     snprintf(msg, sizeof msg, "%s: %s", w->what[0] ? w->what : "netlink call", strerror(err));
-    napi_value message, error, code;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_create_int32(env, err, &code);
-    napi_set_named_property(env, error, "errno", code);
-    napi_reject_deferred(env, w->deferred, error);
+    napi_reject_deferred(env, w->deferred, berth_errno_error(env, msg, err));
   }
   napi_delete_async_work(env, w->handle);
   free(w);

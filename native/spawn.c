@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "spawn.h"
 
 extern char **environ;
@@ -283,12 +284,7 @@ static void spawn_complete(napi_env env, napi_status status, void *data) {
     int e = w->fail_what ? w->fail_errno : ECANCELED;
     char msg[4200];
     snprintf(msg, sizeof msg, "%s %s: %s", w->fail_what ? w->fail_what : "spawn", w->file, strerror(e));
-    napi_value message, error, code;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_create_int32(env, e, &code);
-    napi_set_named_property(env, error, "errno", code);
-    napi_reject_deferred(env, w->deferred, error);
+    napi_reject_deferred(env, w->deferred, berth_errno_error(env, msg, e));
   } else {
     napi_value result, v;
     napi_create_object(env, &result);

@@ -36,6 +36,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "netlink.h"
 #include "spawn.h"
 
@@ -191,16 +192,20 @@ static void run_work(struct work *w) {
   }
 }
 
-/* The JS Error for a failed call: "<what> <path>: <strerror>", with .errno. */
-static napi_value errno_error(napi_env env, const struct work *w, int err) {
-  char msg[MAX_ARG + 256];
-  snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "async call", w->target, strerror(err));
+napi_value berth_errno_error(napi_env env, const char *text, int err) {
   napi_value message, error, code;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
   napi_create_error(env, NULL, message, &error);
   napi_create_int32(env, err, &code);
   napi_set_named_property(env, error, "errno", code);
   return error;
+}
+
+/* The JS Error for a failed call: "<what> <path>: <strerror>", with .errno. */
+static napi_value errno_error(napi_env env, const struct work *w, int err) {
+  char msg[MAX_ARG + 256];
+  snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "async call", w->target, strerror(err));
+  return berth_errno_error(env, msg, err);
 }
 
 /* ---- synchronous forms: on the calling thread ---- */

@@ -5,7 +5,7 @@
 // The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
 // and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '..');
@@ -26,7 +26,8 @@ function nodeHeaders() {
 function build(sources, target, flags) {
   const srcs = sources.map((s) => join(root, 'native', s));
   const dst = join(out, target);
-  const inputs = [...srcs, ...srcs.map((s) => s.replace(/\.c$/, '.h')).filter((h) => existsSync(h))];
+  // Every header counts: the sources share some (errors.h).
+  const inputs = [...srcs, ...readdirSync(join(root, 'native')).filter((f) => f.endsWith('.h')).map((f) => join(root, 'native', f))];
   if (existsSync(dst) && inputs.every((s) => statSync(dst).mtimeMs >= statSync(s).mtimeMs)) return;
   const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, ...srcs], { stdio: 'inherit' });
   if (r.error) {

@@ -9,7 +9,7 @@
 // running is DELeted, and leases of containers that are not running are dropped.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../containers/model.js';
 import { execFileCollect } from '../runtime/exec.js';
