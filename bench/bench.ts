@@ -1,10 +1,10 @@
 // `npm run bench`: berth's figures, and Docker's in the same run when DOCKER_HOST names an engine.
 //   - container start latency: `run --rm busybox true`, median of 20, through the berth CLI and the docker CLI
-//   - exec latency: `exec CONTAINER true` into a running busybox, median of 20, both CLIs
+//   - exec latency: `exec CONTAINER true` into a running busybox, median of 20, both CLIs and the bare Engine API
 //   - cold pull throughput of a multi-layer image (~150 MB compressed) from a local registry
 //   - push throughput of that image to an empty local registry (a fresh one per run)
 //   - berthd's idle RSS
-//   - fifty running containers (./fifty.ts): time to start them, `ps` latency, engine memory
+//   - fifty running containers (./fifty.ts): time to start them, `ps` latency (CLI and API), engine memory
 //   - HTTP through a published port: GET / to a busybox httpd at 127.0.0.1:<published>, 16 clients
 // Everything runs against loopback: a local registry and an isolated berthd in a temp dir.
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { startRegistry } from '../test/fixtures/registry.js';
 import { REPO_ROOT, runCommand, TestDaemon } from '../test/e2e/harness.js';
 import { berthPids, dockerPids, FIFTY, fiftyContainers, type FiftyFigures } from './fifty.js';
 import { httpLoad, type LoadResult } from './http-load.js';
+import { execApiMs } from './api-latency.js';
 
 const HTTPD = ['sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'];
 
@@ -107,6 +108,7 @@ interface Figures {
   startDockerCli: number;
   execBerthCli?: number;
   execDockerCli?: number;
+  execApi?: number;
   pullMBps: number;
   pushMBps?: number;
   idleRssMiB: number;
@@ -182,10 +184,11 @@ async function main(): Promise<void> {
     if (execTarget.code !== 0) throw new Error(`cannot start the exec target: ${execTarget.stderr}`);
     berth.execBerthCli = await startLatency(() => daemon.berth(['exec', 'bench-exec', 'true']));
     berth.execDockerCli = await startLatency(() => daemon.docker(['exec', 'bench-exec', 'true']));
+    berth.execApi = await execApiMs(daemon.host, 'bench-exec', RUNS);
     await daemon.docker(['rm', '-f', 'bench-exec']);
     berth.pullMBps = await pullThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
     berth.pushMBps = await pushThroughput((args) => daemon.docker(args), benchRef, compressedBytes);
-    berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot));
+    berth.fifty = await fiftyContainers((args) => daemon.docker(args), 'busybox', () => berthPids(daemon.pid!, daemon.execRoot), daemon.host);
     const archive = join(REPO_ROOT, '.tmp', 'bench-save.tar');
     const berthSL = await saveLoad((args) => daemon.docker(args), benchRef, archive);
     berth.saveMBps = berthSL.save;
@@ -205,6 +208,7 @@ async function main(): Promise<void> {
       if (execTarget.code !== 0) throw new Error(`cannot start the exec target on Docker: ${execTarget.stderr}`);
       try {
         docker.execDockerCli = await startLatency(() => dockerCmd(['exec', 'berth-bench-exec', 'true']));
+        docker.execApi = await execApiMs(process.env.DOCKER_HOST, 'berth-bench-exec', RUNS);
       } finally {
         await dockerCmd(['rm', '-f', 'berth-bench-exec']);
       }
@@ -215,7 +219,7 @@ async function main(): Promise<void> {
       docker.loadMBps = dockerSL.load;
       await dockerCmd(['rmi', '-f', benchRef]);
       docker.idleRssMiB = dockerEnginePids().reduce((sum, pid) => sum + rssMiB(pid), 0);
-      docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids);
+      docker.fifty = await fiftyContainers(dockerCmd, busybox, dockerPids, process.env.DOCKER_HOST);
       docker.http = await publishedHttp(dockerCmd, busybox);
     }
 
@@ -226,6 +230,7 @@ async function main(): Promise<void> {
       row('start latency, docker CLI (median)', berth.startDockerCli, docker?.startDockerCli, 'ms', true),
       row('exec latency, berth CLI (median)', berth.execBerthCli, docker?.execDockerCli, 'ms', true),
       row('exec latency, docker CLI (median)', berth.execDockerCli, docker?.execDockerCli, 'ms', true),
+      row('exec latency, Engine API (median)', berth.execApi, docker?.execApi, 'ms', true),
       row(`cold pull, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pullMBps, docker?.pullMBps, 'MB/s', false),
       row(`push, ${(compressedBytes / 1e6).toFixed(0)} MB compressed (median)`, berth.pushMBps, docker?.pushMBps, 'MB/s', false),
       row('save of the bench image (median)', berth.saveMBps, docker?.saveMBps, 'MB/s', false),
@@ -233,6 +238,7 @@ async function main(): Promise<void> {
       row('daemon idle RSS (dockerd+containerd)', berth.idleRssMiB, docker?.idleRssMiB, 'MiB', true),
       row(`start ${FIFTY} detached, docker CLI (total)`, berth.fifty?.startAllMs, docker?.fifty?.startAllMs, 'ms', true),
       row(`ps with ${FIFTY} running, docker CLI (median)`, berth.fifty?.psMs, docker?.fifty?.psMs, 'ms', true),
+      row(`ps with ${FIFTY} running, Engine API (median)`, berth.fifty?.psApiMs, docker?.fifty?.psApiMs, 'ms', true),
       row(`RSS with ${FIFTY} running (engine+shims)`, berth.fifty?.rssMiB, docker?.fifty?.rssMiB, 'MiB', true),
       row(`PSS with ${FIFTY} running (engine+shims)`, berth.fifty?.pssMiB, docker?.fifty?.pssMiB, 'MiB', true),
       row('HTTP via published port, 16 clients', berth.http?.rps, docker?.http?.rps, 'req/s', false),

@@ -2,6 +2,7 @@
 // and the memory of the engine that keeps them (berthd + every conmon; dockerd + containerd +
 // every containerd-shim), as RSS and PSS from /proc/PID/smaps_rollup.
 import { readdirSync, readFileSync } from 'node:fs';
+import { psApiMs } from './api-latency.js';
 
 export const FIFTY = Number(process.env.BENCH_CONTAINERS ?? 50);
 const PS_RUNS = Number(process.env.BENCH_PS_RUNS ?? 10);
@@ -11,6 +12,8 @@ type Run = (args: string[]) => Promise<{ code: number; stdout: string; stderr: s
 export interface FiftyFigures {
   startAllMs: number;
   psMs: number;
+  /** GET /containers/json straight to the engine's socket (no CLI), when its host was given. */
+  psApiMs?: number;
   rssMiB: number;
   pssMiB: number;
   processes: number;
@@ -64,7 +67,7 @@ async function timed(fn: () => Promise<{ code: number; stderr: string }>): Promi
  * Start FIFTY `sleep` containers one after the other through `cli`, measure, then remove them.
  * `enginePids` is called while they run.
  */
-export async function fiftyContainers(cli: Run, image: string, enginePids: () => number[]): Promise<FiftyFigures> {
+export async function fiftyContainers(cli: Run, image: string, enginePids: () => number[], apiHost?: string): Promise<FiftyFigures> {
   const names = Array.from({ length: FIFTY }, (_, i) => `bench-fifty-${i}`);
   await cli(['rm', '-f', ...names]);
   try {
@@ -77,6 +80,10 @@ export async function fiftyContainers(cli: Run, image: string, enginePids: () =>
     await cli(['ps', '-q']);
     const ps: number[] = [];
     for (let i = 0; i < PS_RUNS; i++) ps.push(await timed(() => cli(['ps'])));
+    const psApi = apiHost ? await psApiMs(apiHost, PS_RUNS * 2) : undefined;
+    // Memory as it stands once the burst is over, for either engine (Go's scavenger and berthd's
+    // malloc trim both return freed memory within about a second).
+    await new Promise((r) => setTimeout(r, 2000));
     const pids = enginePids();
     let rss = 0;
     let pss = 0;
@@ -85,7 +92,7 @@ export async function fiftyContainers(cli: Run, image: string, enginePids: () =>
       rss += m.rss;
       pss += m.pss;
     }
-    return { startAllMs, psMs: median(ps), rssMiB: rss / 1024, pssMiB: pss / 1024, processes: pids.length };
+    return { startAllMs, psMs: median(ps), psApiMs: psApi, rssMiB: rss / 1024, pssMiB: pss / 1024, processes: pids.length };
   } finally {
     await cli(['rm', '-f', ...names]);
   }

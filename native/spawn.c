@@ -20,6 +20,14 @@
  * then takes what stderr holds at that moment. Past timeoutMs the child is killed (SIGKILL) and the
  * result has timedOut: true. Every descriptor but 0-2 (and 3 with syncPipe) is closed in the child;
  * signal mask and dispositions are reset to the defaults.
+ *
+ * spawnPiped(file, args, env, { cwd?, stdin?: bool }) starts a program whose output streams live
+ * (an exec's `crun exec`): posix_spawn on the calling thread (a vfork: microseconds, whatever the
+ * daemon's size) with socket pairs for stdout and stderr, and for stdin when asked (else /dev/null).
+ * Returns { pid, stdin, stdout, stderr } as descriptors (stdin -1 without one), close-on-exec,
+ * for the caller to wrap as sockets. waitPid(pid) reaps it without blocking: null while it runs,
+ * else { code, signal } (code -1 when killed by signal). The caller calls it on SIGCHLD, so no pool
+ * thread sits in waitpid for as long as the exec lasts.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -32,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +118,18 @@ static int reap(struct spawn_work *w, int options) {
   }
 }
 
+/* The child starts with no signal blocked and every disposition at its default (node ignores SIGPIPE). */
+static void clean_signals(posix_spawnattr_t *attr, int setsid) {
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(attr, &none);
+  posix_spawnattr_setsigdefault(attr, &all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (setsid) flags |= POSIX_SPAWN_SETSID;
+  posix_spawnattr_setflags(attr, flags);
+}
+
 static void run_spawn(struct spawn_work *w) {
   int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, sync[2] = {-1, -1};
   posix_spawn_file_actions_t fa;
@@ -131,14 +152,7 @@ static void run_spawn(struct spawn_work *w) {
   posix_spawn_file_actions_addclosefrom_np(&fa, w->sync_pipe ? 4 : 3);
   if (w->cwd) posix_spawn_file_actions_addchdir_np(&fa, w->cwd);
 
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (w->setsid) flags |= POSIX_SPAWN_SETSID;
-  posix_spawnattr_setflags(&attr, flags);
+  clean_signals(&attr, w->setsid);
 
   int rc = posix_spawn(&w->pid, w->file, &fa, &attr, w->argv, w->envp ? w->envp : environ);
   if (rc != 0) {
@@ -315,6 +329,20 @@ static int get_opt(napi_env env, napi_value opts, const char *name, napi_value *
   return t != napi_undefined && t != napi_null;
 }
 
+/* (file, args, env) of both calls into w: an absolute file, argv with it first, envp or NULL. */
+static int parse_command(napi_env env, napi_value *argv, size_t argc, struct spawn_work *w) {
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  if (t == napi_string) w->file = dup_string(env, argv[0]);
+  if (w->file && argc >= 2) w->argv = string_vector(env, argv[1], w->file);
+  if (!(w->file && w->file[0] == '/' && w->argv)) return 0;
+  if (argc >= 3) {
+    napi_typeof(env, argv[2], &t);
+    if (t != napi_null && t != napi_undefined) return (w->envp = string_vector(env, argv[2], NULL)) != NULL;
+  }
+  return 1;
+}
+
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -322,14 +350,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   struct spawn_work *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   napi_valuetype t = napi_undefined;
-  if (argc >= 1) napi_typeof(env, argv[0], &t);
-  if (t == napi_string) w->file = dup_string(env, argv[0]);
-  if (w->file && argc >= 2) w->argv = string_vector(env, argv[1], w->file);
-  int ok = w->file && w->file[0] == '/' && w->argv;
-  if (ok && argc >= 3) {
-    napi_typeof(env, argv[2], &t);
-    if (t != napi_null && t != napi_undefined) ok = (w->envp = string_vector(env, argv[2], NULL)) != NULL;
-  }
+  int ok = parse_command(env, argv, argc, w);
   if (ok && argc >= 4) {
     napi_typeof(env, argv[3], &t);
     if (t == napi_object) {
@@ -364,8 +385,124 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* fds[0] the parent's end, fds[1] the child's, as pipe2 orders them. */
+static int stdio_pair(int fds[2]) {
+  return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+}
+
+static napi_value js_spawn_piped(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct spawn_work *w = calloc(1, sizeof *w); /* for its strings only: freed before returning */
+  if (!w) return NULL;
+  napi_valuetype t = napi_undefined;
+  int ok = parse_command(env, argv, argc, w);
+  bool want_stdin = false;
+  if (ok && argc >= 4) {
+    napi_typeof(env, argv[3], &t);
+    if (t == napi_object) {
+      napi_value v;
+      if (get_opt(env, argv[3], "cwd", &v)) ok = ok && (w->cwd = dup_string(env, v)) != NULL;
+      if (get_opt(env, argv[3], "stdin", &v)) napi_get_value_bool(env, v, &want_stdin);
+    }
+  }
+  if (!ok) {
+    free_work(w);
+    napi_throw_type_error(env, NULL, "spawnPiped(file (absolute), args[], env[] | null, { cwd?, stdin? }): bad arguments");
+    return NULL;
+  }
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1};
+  const char *what = NULL;
+  int e = 0;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  /* Socket pairs, as libuv gives child_process children: the caller's end of stdin can then be
+   * shut down (EOF for the child) while the socket stays open, which a pipe cannot. */
+  if (stdio_pair(out) || stdio_pair(err) || (want_stdin && stdio_pair(in))) {
+    what = "socketpair";
+    e = errno;
+  } else {
+    if (want_stdin) posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (w->cwd) posix_spawn_file_actions_addchdir_np(&fa, w->cwd);
+    clean_signals(&attr, 0);
+    int rc = posix_spawn(&w->pid, w->file, &fa, &attr, w->argv, w->envp ? w->envp : environ);
+    if (rc != 0) what = "spawn", e = rc;
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  /* The child's ends; on failure, every end. */
+  int child_ends[] = {out[1], err[1], in[0]};
+  for (size_t i = 0; i < 3; i++)
+    if (child_ends[i] >= 0) close(child_ends[i]);
+  if (what) {
+    int ours[] = {out[0], err[0], in[1]};
+    for (size_t i = 0; i < 3; i++)
+      if (ours[i] >= 0) close(ours[i]);
+    char msg[4200];
+    snprintf(msg, sizeof msg, "%s %s: %s", what, w->file, strerror(e));
+    free_work(w);
+    napi_throw(env, berth_errno_error(env, msg, e));
+    return NULL;
+  }
+  napi_value result, v;
+  napi_create_object(env, &result);
+  napi_create_int32(env, w->pid, &v);
+  napi_set_named_property(env, result, "pid", v);
+  napi_create_int32(env, in[1], &v);
+  napi_set_named_property(env, result, "stdin", v);
+  napi_create_int32(env, out[0], &v);
+  napi_set_named_property(env, result, "stdout", v);
+  napi_create_int32(env, err[0], &v);
+  napi_set_named_property(env, result, "stderr", v);
+  free_work(w);
+  return result;
+}
+
+static napi_value js_wait_pid(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
+    napi_throw_type_error(env, NULL, "waitPid(pid): bad arguments");
+    return NULL;
+  }
+  int status = 0;
+  pid_t r;
+  do r = waitpid(pid, &status, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  napi_value result, v;
+  if (r == 0) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  if (r < 0) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "waitpid %d: %s", pid, strerror(errno));
+    napi_throw(env, berth_errno_error(env, msg, errno));
+    return NULL;
+  }
+  napi_create_object(env, &result);
+  napi_create_int32(env, WIFEXITED(status) ? WEXITSTATUS(status) : -1, &v);
+  napi_set_named_property(env, result, "code", v);
+  napi_create_int32(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0, &v);
+  napi_set_named_property(env, result, "signal", v);
+  return result;
+}
+
 void register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawnAsync", fn);
+  napi_create_function(env, "spawnPiped", NAPI_AUTO_LENGTH, js_spawn_piped, NULL, &fn);
+  napi_set_named_property(env, exports, "spawnPiped", fn);
+  napi_create_function(env, "waitPid", NAPI_AUTO_LENGTH, js_wait_pid, NULL, &fn);
+  napi_set_named_property(env, exports, "waitPid", fn);
 }

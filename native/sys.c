@@ -11,6 +11,7 @@
  *   bridgeEnsureAsync, vethAttachAsync, linkDeleteAsync  bridge networking, see netlink.c
  *   spawnAsync                                         running programs off the event loop, see spawn.c
  *   syncfsAsync(path)                                  syncfs(2) of the filesystem holding `path`
+ *   trimMemoryAsync()                                  malloc_trim(0) off the event loop, see memory.c
  *   isOpaqueDir(path)                                  whether overlayfs marked the directory opaque
  *                                                      (trusted.overlay.opaque = "y"), for a build's
  *                                                      layer tar; replaces a getfattr run
@@ -39,6 +40,7 @@
 #include "errors.h"
 #include "netlink.h"
 #include "spawn.h"
+#include "memory.h"
 
 #define MAX_ARG 8192
 
@@ -324,6 +326,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "createNetnsAsync", fn);
   register_netlink(env, exports);
   register_spawn(env, exports);
+  register_memory(env, exports);
   napi_create_function(env, "syncfsAsync", NAPI_AUTO_LENGTH, js_syncfs_async, NULL, &fn);
   napi_set_named_property(env, exports, "syncfsAsync", fn);
   napi_create_function(env, "isOpaqueDir", NAPI_AUTO_LENGTH, js_is_opaque_dir, NULL, &fn);

@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { InvalidParameterError } from '../util/errors.js';
 import type { Router } from './router.js';
 
-export async function listen(router: Router, host: string): Promise<Server> {
+/** `onRequestDone` runs as each request's response (or upgraded stream) closes. */
+export async function listen(router: Router, host: string, onRequestDone?: () => void): Promise<Server> {
   const server = createServer({ keepAlive: true });
   server.keepAliveTimeout = 120_000;
   // Streams like `logs -f` and attach stay open indefinitely.
@@ -13,6 +14,10 @@ export async function listen(router: Router, host: string): Promise<Server> {
   server.headersTimeout = 60_000;
   server.on('request', router.handleRequest);
   server.on('upgrade', router.handleUpgrade);
+  if (onRequestDone) {
+    server.on('request', (_req, res) => res.once('close', onRequestDone));
+    server.on('upgrade', (_req, socket) => socket.once('close', onRequestDone));
+  }
 
   if (host.startsWith('unix://')) {
     const path = host.slice('unix://'.length);

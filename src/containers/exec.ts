@@ -1,19 +1,19 @@
 // Exec sessions (docker exec): created against a running container, started once, inspected
 // afterwards. Like dockerd, berth keeps them in memory only.
 //
-// Without a TTY, berthd runs `runc exec` itself with pipes for stdin/stdout/stderr: nothing else is
-// needed to carry the streams, the exit status of `runc exec` is the process's, and it is the
+// Without a TTY, berthd runs `runc exec` itself (posix_spawn, runtime/piped-child.ts) with pipes for
+// stdin/stdout/stderr: nothing else is needed to carry the streams, the exit status of `runc exec` is the process's, and it is the
 // cheapest path (exec latency is benchmarked). runc's own messages go to a --log file in JSON, so
 // the process's stderr is never mixed with runc's errors, and a failed start is told apart from a
 // process that exits 255. With a TTY, runc must hand the pty master over a --console-socket
 // (SCM_RIGHTS), which Node cannot receive: conmon does that for us (conmon-exec.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { spawnPiped } from '../runtime/piped-child.js';
 import { classifyRuntimeError, runcWording, type OciRuntime } from '../runtime/oci-runtime.js';
 import { allCapabilities, mergeEnv, resolveUser, type OciSpec } from '../runtime/spec.js';
 import { ConflictError, InvalidParameterError, NotFoundError } from '../util/errors.js';
@@ -251,21 +251,11 @@ export class ExecManager {
     const attachStdin = Boolean(s.config.AttachStdin && io.stdin);
     // The container's own runtime (runc or crun; both take these global options and exec flags).
     const rt = this.runtime.commandFor(c.id);
-    const child: ChildProcess = spawn(
-      rt.command,
-      [...rt.args, '--log', logFile, '--log-format', 'json', 'exec', '--process', processFile, '--pid-file', pidFile, c.id],
-      { stdio: [attachStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
-    );
-    const outDone = Promise.all(
-      ([[child.stdout!, 1], [child.stderr!, 2]] as const).map(
-        ([stream, n]) =>
-          new Promise<void>((resolve) => {
-            stream.on('data', (d: Buffer) => io.write(n, d));
-            stream.on('end', resolve);
-            stream.on('error', () => resolve());
-          }),
-      ),
-    );
+    const child = spawnPiped(rt.command, [...rt.args, '--log', logFile, '--log-format', 'json', 'exec', '--process', processFile, '--pid-file', pidFile, c.id], {
+      stdin: attachStdin,
+    });
+    child.stdout.on('data', (d: Buffer) => io.write(1, d));
+    child.stderr.on('data', (d: Buffer) => io.write(2, d));
     if (attachStdin && child.stdin) {
       const stdin = io.stdin!;
       const sink = child.stdin;
@@ -284,11 +274,8 @@ export class ExecManager {
       }
     };
     void readPid();
-    const code = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1)));
-    });
-    await outDone;
+    const exit = await child.closed;
+    const code = exit.code ?? (exit.signal ? 128 + (signalNumber(exit.signal) ?? 9) : 1);
     if (s.pid === 0) s.pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || 0;
     const logged = await runcLogError(logFile);
     const startError = logged === undefined ? undefined : runcWording(logged);

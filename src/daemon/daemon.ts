@@ -40,6 +40,7 @@ import { MetadataStore } from '../store/metadata.js';
 import { lookPath } from '../runtime/exec.js';
 import { logger } from '../util/log.js';
 import type { DaemonConfig } from './config.js';
+import { MemoryTrimmer } from './memory-trim.js';
 
 const log = logger('daemon');
 
@@ -66,6 +67,7 @@ export class Daemon {
   /** Everything that happens, for GET /events; other parts emit through it. */
   readonly events = new EventBus();
   private servers: Server[] = [];
+  private readonly memoryTrim = new MemoryTrimmer();
 
   private constructor(readonly config: DaemonConfig) {
     mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
@@ -151,13 +153,14 @@ export class Daemon {
     // Stand-ins for prune routes of parts berth lacks; registered last so real routes win.
     registerPruneFallbacks(router);
     for (const host of config.hosts) {
-      daemon.servers.push(await listen(router, host));
+      daemon.servers.push(await listen(router, host, daemon.memoryTrim.noteActivity));
       log.info({ host }, 'API listening');
     }
     return daemon;
   }
 
   async stop(): Promise<void> {
+    this.memoryTrim.stop();
     this.health.close();
     this.logRotation.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {

@@ -23,8 +23,14 @@ export interface SysAddon {
   linkDeleteAsync(name: string): Promise<void>;
   /** Runs a program from a pool thread (posix_spawn) and collects its output. spawn.c */
   spawnAsync(file: string, args: string[], env: string[] | null, opts?: SpawnOptions): Promise<SpawnResult>;
+  /** Starts a program with pipes (posix_spawn on this thread); the caller reaps it with waitPid. spawn.c */
+  spawnPiped(file: string, args: string[], env: string[] | null, opts?: { cwd?: string; stdin?: boolean }): { pid: number; stdin: number; stdout: number; stderr: number };
+  /** waitpid(WNOHANG): null while the child runs; code -1 when `signal` killed it. */
+  waitPid(pid: number): { code: number; signal: number } | null;
   /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
   syncfsAsync(path: string): Promise<void>;
+  /** malloc_trim(0) on the thread pool: true when memory went back to the kernel. memory.c */
+  trimMemoryAsync(): Promise<boolean>;
   /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */
   isOpaqueDir(path: string): boolean;
 }

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
+import { spawnPiped } from '../../src/runtime/piped-child.js';
 import { sysAddon, type SysError } from '../../src/runtime/sys.js';
 
 const sys = sysAddon()!;
@@ -42,6 +43,45 @@ describe('spawnAsync', () => {
     const r = await sys.spawnAsync('/bin/sh', ['-c', '(sleep 0.2; echo \'{"data": 42}\' >&3; sleep 2) & exit 0'], null, { syncPipe: true, setsid: true });
     assert.equal(r.sync?.toString(), '{"data": 42}\n');
     assert.ok(Date.now() - t0 < 1500, 'did not wait for the daemon to end');
+  });
+});
+
+describe('spawnPiped (streaming children, reaped on SIGCHLD)', () => {
+  const collect = (stream: NodeJS.ReadableStream) => {
+    let text = '';
+    stream.on('data', (d: Buffer) => (text += d.toString()));
+    return () => text;
+  };
+
+  test('stdout and stderr apart, stdin and its end, the exit code', async () => {
+    const child = spawnPiped('/bin/sh', ['-c', 'echo out; echo err >&2; cat; exit 3'], { stdin: true });
+    const out = collect(child.stdout);
+    const err = collect(child.stderr);
+    child.stdin!.end('typed\n');
+    assert.deepEqual(await child.closed, { code: 3, signal: null });
+    assert.equal(out(), 'out\ntyped\n');
+    assert.equal(err(), 'err\n');
+  });
+
+  test('output streams while the child runs; a signal death is reported', async () => {
+    const child = spawnPiped('/bin/sh', ['-c', 'echo first; sleep 5; echo never']);
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    assert.equal(first, 'first\n');
+    process.kill(child.pid, 'SIGKILL');
+    assert.deepEqual(await child.closed, { code: null, signal: 'SIGKILL' });
+  });
+
+  test('a child that closes its output but runs on is waited for', async () => {
+    const t0 = Date.now();
+    const child = spawnPiped('/bin/sh', ['-c', 'exec >&- 2>&-; sleep 0.3; exit 4']);
+    assert.deepEqual(await child.closed, { code: 4, signal: null });
+    assert.ok(Date.now() - t0 >= 250, 'resolved before the child exited');
+  });
+
+  test('many at once are each reaped with their own status; a missing program throws', async () => {
+    const children = Array.from({ length: 20 }, (_, i) => spawnPiped('/bin/sh', ['-c', `exit ${i}`]));
+    assert.deepEqual((await Promise.all(children.map((c) => c.closed))).map((e) => e.code), children.map((_, i) => i));
+    assert.throws(() => spawnPiped('/nonexistent/program', []), /nonexistent/);
   });
 });
 
