@@ -11,6 +11,7 @@
  *   bridgeEnsureAsync, vethAttachAsync, linkDeleteAsync  bridge networking, see netlink.c
  *   spawnAsync                                         running programs off the event loop, see spawn.c
  *   syncfsAsync(path)                                  syncfs(2) of the filesystem holding `path`
+ *   sealedCopy(path)                                   a sealed memfd copy of an executable, see sealed.c
  *   trimMemoryAsync()                                  malloc_trim(0) off the event loop, see memory.c
  *   isOpaqueDir(path)                                  whether overlayfs marked the directory opaque
  *                                                      (trusted.overlay.opaque = "y"), for a build's
@@ -41,6 +42,7 @@
 #include "netlink.h"
 #include "spawn.h"
 #include "memory.h"
+#include "sealed.h"
 
 #define MAX_ARG 8192
 
@@ -327,6 +329,7 @@ NAPI_MODULE_INIT() {
   register_netlink(env, exports);
   register_spawn(env, exports);
   register_memory(env, exports);
+  register_sealed(env, exports);
   napi_create_function(env, "syncfsAsync", NAPI_AUTO_LENGTH, js_syncfs_async, NULL, &fn);
   napi_set_named_property(env, exports, "syncfsAsync", fn);
   napi_create_function(env, "isOpaqueDir", NAPI_AUTO_LENGTH, js_is_opaque_dir, NULL, &fn);

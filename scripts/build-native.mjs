@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds berth's native parts with the system C compiler (scripts/install-deps.sh installs gcc):
 //   native/legacy-cgroups.c → dist/native/berth-legacy-cgroups  (crun launcher, see runtime/runtimes.ts)
-//   native/sys.c + netlink.c + spawn.c + memory.c → dist/native/berth-sys.node       (mount/umount/netns/bridge links, see runtime/sys.ts)
+//   native/sys.c + netlink.c + spawn.c + memory.c + sealed.c → dist/native/berth-sys.node       (mount/umount/netns/bridge links, see runtime/sys.ts)
 // The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
 // and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
@@ -38,4 +38,4 @@ function build(sources, target, flags) {
 }
 
 build(['legacy-cgroups.c'], 'berth-legacy-cgroups', () => []);
-build(['sys.c', 'netlink.c', 'spawn.c', 'memory.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);
+build(['sys.c', 'netlink.c', 'spawn.c', 'memory.c', 'sealed.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);

@@ -823,7 +823,7 @@ class BuildRun {
     const rt = this.b.d.runtime;
     const root = ['--root', join(this.b.d.execRoot, `build-${rt.name}`)];
     // `run` needs the launcher (it creates cgroups); kill and delete do not look at the cgroup layout.
-    const direct = (sub: string[]) => (rt.launcherOnlyFor ? execChecked(rt.path, [...rt.runtimeArgs, ...root, ...sub]) : execChecked(rt.command, [...rt.commandArgs, ...root, ...sub]));
+    const direct = (sub: string[]) => (rt.launcherOnlyFor ? execChecked(rt.execPath, [...rt.runtimeArgs, ...root, ...sub]) : execChecked(rt.command, [...rt.commandArgs, ...root, ...sub]));
     // Checked right before the spawn: an abort after this point reaches the container through onAbort.
     this.checkCancelled();
     const child = spawn(rt.command, [...rt.commandArgs, ...root, '--log', logFile, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -169,7 +169,7 @@ export class OciRuntime {
           crun: basename(r.path) === 'crun',
           command: r.command,
           prefix: [...r.commandArgs, ...root],
-          direct: r.launcherOnlyFor ? { command: r.path, prefix: [...r.runtimeArgs, ...root], except: r.launcherOnlyFor } : undefined,
+          direct: r.launcherOnlyFor ? { command: r.execPath, prefix: [...r.runtimeArgs, ...root], except: r.launcherOnlyFor } : undefined,
         });
       }
       this.defaultRuntime = opts.runtimes.defaultRuntime;

@@ -5,11 +5,16 @@
 // in a fraction of runc's time (runc re-executes its ~10 MB Go binary three times per container),
 // and container start latency is the figure users feel. runc stays available by name
 // (`--runtime runc`, or `default-runtime: runc`).
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { nativePath } from '../util/assets.js';
 import { InvalidParameterError } from '../util/errors.js';
+import { logger } from '../util/log.js';
 import { lookPathOrNull } from './exec.js';
+import { sysAddon } from './sys.js';
+
+const log = logger('runtimes');
 
 export interface RuntimeConfig {
   path: string;
@@ -21,6 +26,8 @@ export interface RuntimeEntry {
   /** What the user configured (docker info's Runtimes shows this). */
   path: string;
   runtimeArgs: string[];
+  /** The runtime's program as executed: `path`, or for crun a sealed in-memory copy (sealedRuntime). */
+  execPath: string;
   /** What is executed: the runtime itself, or the legacy-cgroups launcher followed by it. */
   command: string;
   commandArgs: string[];
@@ -59,11 +66,34 @@ export function legacyCgroupsLauncher(): string | null {
  * there); the launcher runs it in a mount namespace without that mount, where it drives the
  * v1 controllers as runc does. null: the runtime cannot run here.
  */
-function launch(path: string, args: string[]): Pick<RuntimeEntry, 'command' | 'commandArgs' | 'launcherOnlyFor'> | null {
-  if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { command: path, commandArgs: args };
+function launch(path: string, args: string[]): Pick<RuntimeEntry, 'execPath' | 'command' | 'commandArgs' | 'launcherOnlyFor'> | null {
+  const execPath = basename(path) === 'crun' ? sealedRuntime(path) : path;
+  if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { execPath, command: execPath, commandArgs: args };
   const launcher = legacyCgroupsLauncher();
   if (!launcher) return null;
-  return { command: launcher, commandArgs: [path, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update', 'ps']) };
+  return { execPath, command: launcher, commandArgs: [execPath, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update', 'ps']) };
+}
+
+/**
+ * crun copies itself into a memfd and re-executes from it at every call (its CVE-2019-5736
+ * guard), ~5 ms of each create, start, exec and delete here, unless it already runs from a fully
+ * sealed memfd. berthd makes that sealed copy once (berth-sys.node's sealedCopy) and runs crun
+ * as /proc/<berthd>/fd/<n>: the same guard, paid once per daemon. conmon runs the runtime only
+ * while berthd waits for it (create, exec), so the path never outlives the daemon that made it.
+ * The copy is checked by running it once; any failure keeps the binary on disk.
+ */
+function sealedRuntime(path: string): string {
+  const sys = sysAddon();
+  if (!sys || process.env.BERTH_NO_SEALED_RUNTIME === '1') return path;
+  try {
+    const copy = `/proc/${process.pid}/fd/${sys.sealedCopy(path)}`;
+    const probe = spawnSync(copy, ['--version'], { encoding: 'utf8', timeout: 5000 });
+    if (probe.status === 0 && /crun version/.test(probe.stdout)) return copy;
+    log.warn({ path, stderr: probe.stderr }, 'the sealed copy of the runtime does not run; using the binary on disk');
+  } catch (err) {
+    log.warn({ err, path }, 'cannot make a sealed copy of the runtime; using the binary on disk');
+  }
+  return path;
 }
 
 export interface RuntimeSet {

@@ -29,6 +29,8 @@ export interface SysAddon {
   waitPid(pid: number): { code: number; signal: number } | null;
   /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
   syncfsAsync(path: string): Promise<void>;
+  /** A memfd with a sealed copy of the executable at `path` (returns its fd). sealed.c */
+  sealedCopy(path: string): number;
   /** malloc_trim(0) on the thread pool: true when memory went back to the kernel. memory.c */
   trimMemoryAsync(): Promise<boolean>;
   /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */

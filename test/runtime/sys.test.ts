@@ -21,6 +21,16 @@ describe('berth-sys.node', () => {
     assert.ok(sys, 'dist/native/berth-sys.node missing');
   });
 
+  test('sealedCopy: an exact copy that runs, and that nothing can write to', () => {
+    const fd = sys!.sealedCopy('/usr/bin/crun');
+    const copy = `/proc/${process.pid}/fd/${fd}`;
+    assert.deepEqual(readFileSync(copy), readFileSync('/usr/bin/crun'));
+    assert.match(execFileSync(copy, ['--version'], { encoding: 'utf8' }), /crun version/);
+    assert.throws(() => writeFileSync(copy, 'overwritten'), (err: NodeJS.ErrnoException) => err.code === 'EPERM');
+    assert.throws(() => sys!.sealedCopy(join(dir, 'missing')), (err: SysError) => err.errno === 2 && err.message.includes('missing'));
+    assert.throws(() => sys!.sealedCopy('relative/path'), TypeError);
+  });
+
   test('bind mount and umount; errors carry the path and errno', () => {
     const src = join(dir, 'src');
     const target = join(dir, 'bind');
