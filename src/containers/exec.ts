@@ -254,7 +254,7 @@ export class ExecManager {
     const pidFile = join(dir, 'pid');
     const attachStdin = Boolean(s.config.AttachStdin && io.stdin);
     // The container's own runtime (runc or crun; both take these global options and exec flags).
-    const rt = this.runtime.commandFor(c.id);
+    const rt = this.runtime.commandFor(c.id, 'exec');
     const child = spawnPiped(rt.command, [...rt.args, '--log', logFile, '--log-format', 'json', 'exec', '--process', processFile, '--pid-file', pidFile, c.id], {
       stdin: attachStdin,
     });
@@ -300,7 +300,7 @@ export class ExecManager {
   ): Promise<{ code: number; startError?: string }> {
     const exec: ConmonExec = await startConmonExec({
       conmonPath: this.conmonPath,
-      runtime: this.runtime.commandFor(c.id),
+      runtime: this.runtime.commandFor(c.id, 'exec'),
       containerId: c.id,
       sessionId: s.id,
       dir,

@@ -198,8 +198,9 @@ export class OciRuntime {
   }
 
   /** How to run the runtime of one container (exec and friends build on it). */
-  commandFor(id: string): { name: string; command: string; args: string[] } {
+  commandFor(id: string, subcommand?: string): { name: string; command: string; args: string[] } {
     const l = this.launchFor(id);
+    if (subcommand && l.direct && !l.direct.except.has(subcommand)) return { name: l.name, command: l.direct.command, args: [...l.direct.prefix] };
     return { name: l.name, command: l.command, args: [...l.prefix] };
   }
 

@@ -34,7 +34,9 @@ export interface RuntimeEntry {
   /**
    * Whether subcommands that never look at the cgroup layout (start, state, kill, delete, list)
    * may skip the launcher: each launch unshares a mount namespace, which costs a copy of the
-   * host's mount table. Checked for crun 1.8; create, exec, pause, resume, update and ps keep it.
+   * host's mount table. Checked for crun 1.8; create, pause, resume, update and ps keep it. exec
+   * goes without: crun's hybrid-mode refusal is in cgroup creation only, and an exec'd process
+   * joins the same v1 controllers either way (test/e2e/exec.test.ts checks /proc/self/cgroup).
    */
   launcherOnlyFor?: Set<string>;
 }
@@ -71,7 +73,7 @@ function launch(path: string, args: string[]): Pick<RuntimeEntry, 'execPath' | '
   if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { execPath, command: execPath, commandArgs: args };
   const launcher = legacyCgroupsLauncher();
   if (!launcher) return null;
-  return { execPath, command: launcher, commandArgs: [execPath, ...args], launcherOnlyFor: new Set(['create', 'run', 'exec', 'pause', 'resume', 'update', 'ps']) };
+  return { execPath, command: launcher, commandArgs: [execPath, ...args], launcherOnlyFor: new Set(['create', 'run', 'pause', 'resume', 'update', 'ps']) };
 }
 
 /**

@@ -43,6 +43,14 @@ describe('exec', () => {
       assert.equal(r.stdout, '2 x\n/etc\nnobody\n');
     });
 
+    test(`${cli}: the exec'd process is in the container's cgroups, as its first process is`, async () => {
+      const r = await x(['exec', 'box', 'sh', '-c', 'cat /proc/self/cgroup; echo ==; cat /proc/1/cgroup']);
+      assert.equal(r.code, 0, r.stderr);
+      const [own, first] = r.stdout.split('==\n');
+      assert.match(own, /memory:\/.+/);
+      assert.equal(own, first);
+    });
+
     test(`${cli}: -i passes stdin and its end reaches the process`, async () => {
       const r = await x(['exec', '-i', 'box', 'sh', '-c', 'cat; echo "[eof]"'], { input: 'line one\nline two\n' });
       assert.equal(r.code, 0, r.stderr);
