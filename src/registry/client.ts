@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { discardBody, plainAgent, sendRequest, tlsAgent, type HttpAgentLike, type HttpResponse } from './http.js';
 import { certsDirFor, tlsConnectOptions } from './tls.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../images/oci.js';
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../images/oci.js';
@@ -113,7 +113,7 @@ function describeNetworkError(method: string, url: string, err: unknown): string
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
   const hostPort = `${u.hostname}:${port}`;
   const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
-  const code = e?.code && e.code !== 'UND_ERR_SOCKET' ? e.code : e?.cause?.code ?? e?.code;
+  const code = e?.code ?? e?.cause?.code;
   let detail: string;
   switch (code) {
     case 'ECONNREFUSED':
@@ -124,11 +124,10 @@ function describeNetworkError(method: string, url: string, err: unknown): string
       detail = `dial tcp: lookup ${u.hostname}: no such host`;
       break;
     case 'ETIMEDOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
       detail = `dial tcp ${hostPort}: i/o timeout`;
       break;
     case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
+    case 'EPIPE':
       detail = `read tcp ${hostPort}: connection reset by peer`;
       break;
     case 'EHOSTUNREACH':
@@ -167,7 +166,7 @@ function headerValue(h: Record<string, string | string[] | undefined>, name: str
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readBody(body: Dispatcher.ResponseData['body'], limit: number, url: string): Promise<Buffer> {
+async function readBody(body: HttpResponse['body'], limit: number, url: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
@@ -181,12 +180,8 @@ async function readBody(body: Dispatcher.ResponseData['body'], limit: number, ur
   return Buffer.concat(chunks);
 }
 
-async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
-  try {
-    await body.dump({ limit: 64 * 1024 });
-  } catch {
-    /* ignore */
-  }
+function discard(body: HttpResponse['body']): Promise<void> {
+  return discardBody(body);
 }
 
 interface RegistryErrorBody {
@@ -232,11 +227,12 @@ function platformString(p: Platform): string {
 // ---------------------------------------------------------------------------------------------
 
 export class HttpRegistryClient implements RegistryClient {
-  private readonly dispatcher: Agent;
+  private readonly plain = plainAgent();
+  private readonly tls = tlsAgent();
   /** TLS agents for registries with a certs.d directory, by host:port. */
-  private readonly tlsDispatchers = new Map<string, { key: string; agent: Agent }>();
+  private readonly tlsDispatchers = new Map<string, { key: string; agent: HttpAgentLike }>();
   /** https without certificate checks, for insecure (and loopback) registries that speak TLS. */
-  private insecureTls?: Agent;
+  private insecureTls?: HttpAgentLike;
   /** Insecure registries found to speak TLS (true) or only plain http (false), by host:port. */
   private readonly speaksTls = new Map<string, boolean>();
   private readonly userAgent: string;
@@ -249,14 +245,6 @@ export class HttpRegistryClient implements RegistryClient {
     const envOrigin = process.env.BERTH_DOCKER_HUB_ORIGIN;
     const origin = options.dockerHubOrigin !== undefined ? options.dockerHubOrigin : envOrigin === 'none' ? null : envOrigin || DOCKER_HUB_ORIGIN;
     this.hubOrigin = origin ? origin.replace(/\/+$/, '') : null;
-    this.dispatcher = new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 120_000,
-      connections: 32,
-      connect: { timeout: 15_000 },
-      headersTimeout: 60_000,
-      bodyTimeout: 120_000,
-    });
   }
 
   /** New mirrors and insecure registries (daemon.json reloaded on SIGHUP). */
@@ -328,33 +316,21 @@ export class HttpRegistryClient implements RegistryClient {
 
   // ---- HTTP ----------------------------------------------------------------------------------
 
-  /** The connection pool for a URL: a TLS agent with certs.d material, or the shared one. */
-  private dispatcherFor(url: string): Dispatcher {
+  /** The connection pool for a URL: a TLS agent with certs.d material, or a shared one. */
+  private dispatcherFor(url: string): HttpAgentLike {
     const u = new URL(url);
-    if (u.protocol !== 'https:') return this.dispatcher;
+    if (u.protocol !== 'https:') return this.plain;
     const dir = certsDirFor(this.options.certsDir, u.host);
     if (!dir) {
-      if (!this.isInsecure(u.host)) return this.dispatcher;
-      this.insecureTls ??= new Agent({
-        keepAliveTimeout: 30_000,
-        connections: 32,
-        connect: { timeout: 15_000, rejectUnauthorized: false },
-        headersTimeout: 60_000,
-        bodyTimeout: 120_000,
-      });
+      if (!this.isInsecure(u.host)) return this.tls;
+      this.insecureTls ??= tlsAgent({ rejectUnauthorized: false });
       return this.insecureTls;
     }
     const tls = tlsConnectOptions(dir);
     const cached = this.tlsDispatchers.get(u.host);
     if (cached && cached.key === tls.key) return cached.agent;
-    void cached?.agent.close().catch(() => undefined);
-    const agent = new Agent({
-      keepAliveTimeout: 30_000,
-      connections: 32,
-      connect: { timeout: 15_000, ...tls.options },
-      headersTimeout: 60_000,
-      bodyTimeout: 120_000,
-    });
+    cached?.agent.destroy();
+    const agent = tlsAgent(tls.options);
     this.tlsDispatchers.set(u.host, { key: tls.key, agent });
     return agent;
   }
@@ -365,15 +341,9 @@ export class HttpRegistryClient implements RegistryClient {
     headers: Headers,
     signal?: AbortSignal,
     body?: Buffer | string | Readable,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     try {
-      return await request(url, {
-        method,
-        headers: { 'user-agent': this.userAgent, ...headers },
-        dispatcher: this.dispatcherFor(url),
-        signal,
-        body,
-      });
+      return await sendRequest(url, { method, headers: { 'user-agent': this.userAgent, ...headers }, agent: this.dispatcherFor(url), signal, body });
     } catch (err) {
       if (signal?.aborted) throw err;
       throw new NetworkError(describeNetworkError(method, url, err), { cause: err });
@@ -456,7 +426,7 @@ export class HttpRegistryClient implements RegistryClient {
     const cached = this.tokens.get(key);
     if (!refresh && cached && cached.expiresAt > Date.now()) return cached.token;
 
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     let shownUrl: string;
     if (auth?.identitytoken) {
       // OAuth2 refresh-token grant, as docker does after `docker login` with an identity token.
@@ -512,7 +482,7 @@ export class HttpRegistryClient implements RegistryClient {
     extra: Headers,
     auth: RegistryAuth | undefined,
     signal?: AbortSignal,
-  ): Promise<{ res: Dispatcher.ResponseData; url: string }> {
+  ): Promise<{ res: HttpResponse; url: string }> {
     const url = joinUrl(endpoint, path);
     let headers = await this.authHeaders(endpoint, repoPath, auth, signal);
     let res = await this.send('GET', url, { ...extra, ...headers }, signal);
@@ -798,7 +768,7 @@ export class HttpRegistryClient implements RegistryClient {
     desc: Descriptor,
     auth: RegistryAuth | undefined,
     signal?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData['body']> {
+  ): Promise<HttpResponse['body']> {
     const first = await this.authedGet(endpoint, repoPath, `/v2/${repoPath}/blobs/${desc.digest}`, {}, auth, signal);
     let { res, url } = first;
     const origin = new URL(endpoint).origin;
