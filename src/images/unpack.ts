@@ -23,6 +23,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import tarStream, { type Extract as TarExtract, type Header as TarHeaders } from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
+import { startWriteback } from '../store/durable.js';
 import { SystemError, UnsafeLayerError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { MediaType } from './oci.js';
@@ -37,6 +38,9 @@ const execFileAsync = promisify(execFile);
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+/** Files at least this big start their writeback as soon as they are written. */
+const EARLY_WRITEBACK_BYTES = 256 * 1024;
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -378,12 +382,14 @@ class Applier {
       // to 1 MiB), cheaper inline than a thread-pool round trip. Measured on this machine: a 500 MB
       // tar of 50 MB files unpacks at 0.8-1.2 GB/s (GNU tar: 1.2 GB/s), 20k small files at GNU tar's
       // pace (file creation in the kernel dominates); gzip layers are bound by inflate (~380 MB/s).
+      let written = 0;
       await new Promise<void>((resolve, reject) => {
         entry.on('data', (data: unknown) => {
           const chunk = data as Buffer;
           try {
             writeFully(fd, chunk);
             this.size += chunk.length;
+            written += chunk.length;
           } catch (err) {
             entry.destroy(err as Error);
             reject(err);
@@ -392,6 +398,8 @@ class Applier {
         entry.once('end', resolve);
         entry.once('error', reject);
       });
+      // Big files go to the disk now rather than all at the layer's syncfs (small ones: not worth a call).
+      if (written >= EARLY_WRITEBACK_BYTES) startWriteback(fd);
       if (this.isRoot) fs.fchownSync(fd, ...this.ids(h, pax));
       fs.fchmodSync(fd, (h.mode ?? 0o644) & 0o7777);
       const mtime = entryMtime(h, pax);

@@ -31,6 +31,8 @@ export interface SysAddon {
   syncfsAsync(path: string): Promise<void>;
   /** A memfd with a sealed copy of the executable at `path` (returns its fd). sealed.c */
   sealedCopy(path: string): number;
+  /** sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE): start writing the file's dirty pages back; false if refused. */
+  startWriteback(fd: number): boolean;
   /** malloc_trim(0) on the thread pool: true when memory went back to the kernel. memory.c */
   trimMemoryAsync(): Promise<boolean>;
   /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */

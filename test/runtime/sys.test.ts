@@ -1,7 +1,7 @@
 // berth-sys.node: the native mount/umount/netns calls berthd uses instead of spawning programs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -29,6 +29,24 @@ describe('berth-sys.node', () => {
     assert.throws(() => writeFileSync(copy, 'overwritten'), (err: NodeJS.ErrnoException) => err.code === 'EPERM');
     assert.throws(() => sys!.sealedCopy(join(dir, 'missing')), (err: SysError) => err.errno === 2 && err.message.includes('missing'));
     assert.throws(() => sys!.sealedCopy('relative/path'), TypeError);
+  });
+
+  test('startWriteback: accepted for a written file, refused for a character device, bad arguments throw', () => {
+    const file = join(dir, 'written');
+    const fd = openSync(file, 'w');
+    try {
+      writeSync(fd, Buffer.alloc(1 << 20, 1));
+      assert.equal(sys!.startWriteback(fd), true);
+    } finally {
+      closeSync(fd);
+    }
+    const devNull = openSync('/dev/null', 'w');
+    try {
+      assert.equal(sys!.startWriteback(devNull), false); // ESPIPE: not a regular file
+    } finally {
+      closeSync(devNull);
+    }
+    assert.throws(() => sys!.startWriteback(-1), TypeError);
   });
 
   test('bind mount and umount; errors carry the path and errno', () => {
