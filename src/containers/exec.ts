@@ -269,6 +269,12 @@ export class ExecManager {
       });
       stdin.on('end', () => sink.end());
       stdin.on('close', () => sink.end());
+      // A client that sent its stdin and half-closed at once may have had its end read with the
+      // request (readUpgradeJson): 'end' is gone by now, so it is passed on here.
+      if (stdin.readableEnded || stdin.destroyed) sink.end();
+      // readUpgradeJson paused the socket when the body came apart from the headers; a paused
+      // stream stays paused when a 'data' listener is added, and its stdin would never arrive.
+      stdin.resume();
     }
     const readPid = async () => {
       for (let i = 0; i < 1500 && s.running && s.pid === 0; i++) {
@@ -314,6 +320,8 @@ export class ExecManager {
       const stdin = io.stdin;
       stdin.on('data', (d: Buffer) => exec.write(d));
       stdin.on('end', () => exec.closeStdin());
+      if (stdin.readableEnded || stdin.destroyed) exec.closeStdin();
+      stdin.resume(); // paused by readUpgradeJson at times: see runPiped
     }
     const started = await exec.start();
     s.pid = started.pid;

@@ -1,6 +1,7 @@
 // docker exec through the real docker CLI and berth: streams, stdin, exit codes, options, errors.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { pushBusybox } from '../fixtures/images.js';
 import type { RunningRegistry } from '../fixtures/registry.js';
@@ -123,6 +124,38 @@ describe('exec', () => {
       assert.match(unknown.stderr, /No such container: nosuchbox/);
     });
   }
+
+  test('the API: stdin reaches an exec whose start body arrives apart from its headers', async () => {
+    // Clients may write the request line and headers, then the JSON body in a second write; berthd
+    // then reads the body from the hijacked socket itself, and the stdin after it must still flow.
+    const created = await daemon.api('POST', '/containers/box/exec', { Cmd: ['sh', '-c', 'cat; echo "[eof]"'], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    assert.equal(created.status, 201);
+    const body = JSON.stringify({ Detach: false, Tty: false });
+    const sock = connect(daemon.socket);
+    const received: Buffer[] = [];
+    const ended = new Promise<void>((resolve) => sock.on('end', resolve));
+    sock.on('data', (d: Buffer) => received.push(d));
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write(`POST /exec/${created.body.Id}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 100));
+    sock.write(body);
+    for (let i = 0; i < 100 && !Buffer.concat(received).toString('latin1').includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    sock.end('typed after the upgrade\n');
+    const timeout = setTimeout(() => sock.destroy(new Error('no end of stream within 10 s')), 10_000);
+    await ended;
+    clearTimeout(timeout);
+    const raw = Buffer.concat(received);
+    assert.match(raw.toString('latin1'), /^HTTP\/1\.1 101/);
+    // Multiplexed frames after the headers: 8-byte header (stream, 0, 0, 0, length) then the data.
+    let rest = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+    let stdout = '';
+    while (rest.length >= 8) {
+      const len = rest.readUInt32BE(4);
+      if (rest[0] === 1) stdout += rest.subarray(8, 8 + len).toString();
+      rest = rest.subarray(8 + len);
+    }
+    assert.equal(stdout, 'typed after the upgrade\n[eof]\n');
+  });
 
   test('the API: exec create, start, inspect, and its errors', async () => {
     const created = await daemon.api('POST', '/containers/box/exec', { Cmd: ['sh', '-c', 'exit 5'], AttachStdout: true });
