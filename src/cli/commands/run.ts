@@ -332,8 +332,21 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   })();
   waitBody.catch(() => {});
 
+  // sig-proxy: signals to the CLI go to the container's process. Installed before the start, as
+  // docker's CLI does: the process may print (and a caller react with a signal) before the start's
+  // answer arrives, and an unhandled SIGTERM would end the CLI instead. A signal that arrives
+  // before the start answered is sent once it has.
+  let started: Promise<unknown> = Promise.resolve();
+  if (o.sigProxy !== false && !tty) {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
+      process.on(sig, () => {
+        void started.then(() => client.call('POST', `/containers/${id}/kill`, { query: { signal: sig } })).catch(() => {});
+      });
+    }
+  }
   try {
-    await client.call('POST', `/containers/${id}/start`);
+    started = client.call('POST', `/containers/${id}/start`);
+    await started;
   } catch (err) {
     restoreTerminal();
     attached.socket.destroy();
@@ -342,15 +355,6 @@ export default async function run(ctx: Context, argv: string[]): Promise<number>
   }
 
   const stopResize = tty ? monitorTtySize((h, w) => client.call('POST', `/containers/${id}/resize`, { query: { h, w } })) : () => undefined;
-  if (o.sigProxy !== false && !tty) {
-    // sig-proxy: signals to the CLI go to the container's process.
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
-      process.on(sig, () => {
-        client.call('POST', `/containers/${id}/kill`, { query: { signal: sig } }).catch(() => {});
-      });
-    }
-  }
-
   // The detach keys (stdin only) end the stream while the container goes on running.
   const detached = interactive
     ? streamDone.then(async () => {
