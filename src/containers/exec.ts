@@ -1,9 +1,9 @@
 // Exec sessions (docker exec): created against a running container, started once, inspected
 // afterwards. Like dockerd, berth keeps them in memory only.
 //
-// Without a TTY, berthd runs `runc exec` itself (posix_spawn, runtime/piped-child.ts) with pipes for
-// stdin/stdout/stderr: nothing else is needed to carry the streams, the exit status of `runc exec` is the process's, and it is the
-// cheapest path (exec latency is benchmarked). runc's own messages go to a --log file in JSON, so
+// Without a TTY, berthd runs `runc exec` itself (posix_spawn, runtime/piped-child.ts) with socket
+// pairs for stdin/stdout/stderr: nothing else is needed to carry the streams, the exit status of
+// `runc exec` is the process's, and it is the cheapest path (exec latency is benchmarked). runc's own messages go to a --log file in JSON, so
 // the process's stderr is never mixed with runc's errors, and a failed start is told apart from a
 // process that exits 255. With a TTY, runc must hand the pty master over a --console-socket
 // (SCM_RIGHTS), which Node cannot receive: conmon does that for us (conmon-exec.ts).
@@ -264,17 +264,14 @@ export class ExecManager {
       const stdin = io.stdin!;
       const sink = child.stdin;
       sink.on('error', () => undefined);
-      stdin.on('data', (d: Buffer) => {
-        if (!sink.destroyed) sink.write(d);
-      });
-      stdin.on('end', () => sink.end());
       stdin.on('close', () => sink.end());
-      // A client that sent its stdin and half-closed at once may have had its end read with the
-      // request (readUpgradeJson): 'end' is gone by now, so it is passed on here.
-      if (stdin.readableEnded || stdin.destroyed) sink.end();
-      // readUpgradeJson paused the socket when the body came apart from the headers; a paused
-      // stream stays paused when a 'data' listener is added, and its stdin would never arrive.
-      stdin.resume();
+      forwardStdin(
+        stdin,
+        (d) => {
+          if (!sink.destroyed) sink.write(d);
+        },
+        () => sink.end(),
+      );
     }
     const readPid = async () => {
       for (let i = 0; i < 1500 && s.running && s.pid === 0; i++) {
@@ -317,11 +314,7 @@ export class ExecManager {
     if (consoleSize && consoleSize[0] > 0 && consoleSize[1] > 0) await exec.resize(consoleSize[0], consoleSize[1]).catch(() => undefined);
     exec.output.on('data', (d: Buffer) => io.write(1, d));
     if (s.config.AttachStdin && io.stdin) {
-      const stdin = io.stdin;
-      stdin.on('data', (d: Buffer) => exec.write(d));
-      stdin.on('end', () => exec.closeStdin());
-      if (stdin.readableEnded || stdin.destroyed) exec.closeStdin();
-      stdin.resume(); // paused by readUpgradeJson at times: see runPiped
+      forwardStdin(io.stdin, (d) => exec.write(d), () => exec.closeStdin());
     }
     const started = await exec.start();
     s.pid = started.pid;
@@ -338,6 +331,19 @@ function assertRunning(c: ContainerRecord): void {
   if (c.state.Status === 'paused') throw new ConflictError(`container ${c.id} is paused, unpause the container before exec`);
   if (c.state.Status === 'restarting') throw new ConflictError(`container ${c.id} is restarting, wait until the container is running`);
   if (c.state.Status !== 'running') throw new ConflictError(`container ${c.id} is not running`);
+}
+
+/**
+ * A client's stdin to the exec'd process: its data, then its end. The hijacked socket may come
+ * paused (readUpgradeJson pauses it when the body arrived apart from the headers, and a paused
+ * stream stays paused when a 'data' listener is added) or already ended (a client that sent its
+ * stdin and half-closed at once had its end read with the request): both are handled here.
+ */
+function forwardStdin(stdin: Readable, write: (data: Buffer) => void, end: () => void): void {
+  stdin.on('data', write);
+  stdin.on('end', end);
+  if (stdin.readableEnded || stdin.destroyed) end();
+  stdin.resume();
 }
 
 /** The last error runc logged (JSON log lines), if any. */

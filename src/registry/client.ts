@@ -180,10 +180,6 @@ async function readBody(body: HttpResponse['body'], limit: number, url: string):
   return Buffer.concat(chunks);
 }
 
-function discard(body: HttpResponse['body']): Promise<void> {
-  return discardBody(body);
-}
-
 interface RegistryErrorBody {
   code?: string;
   message?: string;
@@ -364,7 +360,7 @@ export class HttpRegistryClient implements RegistryClient {
   private async ping(endpoint: string, signal?: AbortSignal): Promise<Challenge> {
     const url = joinUrl(endpoint, '/v2/');
     const res = await this.send('GET', url, {}, signal);
-    await discard(res.body);
+    await discardBody(res.body);
     let challenge: Challenge;
     if (res.statusCode === 401) {
       challenge = parseChallenge(res.headers['www-authenticate']);
@@ -487,7 +483,7 @@ export class HttpRegistryClient implements RegistryClient {
     let headers = await this.authHeaders(endpoint, repoPath, auth, signal);
     let res = await this.send('GET', url, { ...extra, ...headers }, signal);
     if (res.statusCode === 401) {
-      await discard(res.body);
+      await discardBody(res.body);
       headers = await this.authHeaders(endpoint, repoPath, auth, signal, true);
       res = await this.send('GET', url, { ...extra, ...headers }, signal);
     }
@@ -717,7 +713,7 @@ export class HttpRegistryClient implements RegistryClient {
     };
     let res = await attempt(false);
     if (res.statusCode === 401 && sameOrigin && (req.body === undefined || typeof req.body === 'function')) {
-      await discard(res.body);
+      await discardBody(res.body);
       res = await attempt(true);
     }
     const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readBody(res.body, 1024 * 1024, url.toString()).catch(() => Buffer.alloc(0));
@@ -774,7 +770,7 @@ export class HttpRegistryClient implements RegistryClient {
     const origin = new URL(endpoint).origin;
     for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400; hops++) {
       const location = headerValue(res.headers, 'location');
-      await discard(res.body);
+      await discardBody(res.body);
       if (!location || hops >= MAX_REDIRECTS) throw new SystemError(`Get "${url}": too many redirects or no Location`);
       const next = new URL(location, url).toString();
       const headers = new URL(next).origin === origin ? await this.authHeaders(endpoint, repoPath, auth, signal) : {};

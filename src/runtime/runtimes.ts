@@ -69,8 +69,9 @@ export function legacyCgroupsLauncher(): string | null {
  * v1 controllers as runc does. null: the runtime cannot run here.
  */
 function launch(path: string, args: string[]): Pick<RuntimeEntry, 'execPath' | 'command' | 'commandArgs' | 'launcherOnlyFor'> | null {
-  const execPath = basename(path) === 'crun' ? sealedRuntime(path) : path;
-  if (basename(path) !== 'crun' || cgroupLayout() !== 'hybrid-with-v2-controllers') return { execPath, command: execPath, commandArgs: args };
+  const crun = basename(path) === 'crun';
+  const execPath = crun ? sealedRuntime(path) : path;
+  if (!crun || cgroupLayout() !== 'hybrid-with-v2-controllers') return { execPath, command: execPath, commandArgs: args };
   const launcher = legacyCgroupsLauncher();
   if (!launcher) return null;
   return { execPath, command: launcher, commandArgs: [execPath, ...args], launcherOnlyFor: new Set(['create', 'run', 'pause', 'resume', 'update', 'ps']) };
