@@ -2,6 +2,7 @@
 // Builds berth's native parts with the system C compiler (scripts/install-deps.sh installs gcc):
 //   native/legacy-cgroups.c → dist/native/berth-legacy-cgroups  (crun launcher, see runtime/runtimes.ts)
 //   native/sys.c + netlink.c + spawn.c + memory.c + sealed.c → dist/native/berth-sys.node       (mount/umount/netns/bridge links, see runtime/sys.ts)
+//   native/gunzip.c → dist/native/berth-gunzip.node  (gzip layers with ISA-L's igzip, see images/gunzip.ts)
 // The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
 // and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
@@ -23,13 +24,13 @@ function nodeHeaders() {
   return found;
 }
 
-function build(sources, target, flags) {
+function build(sources, target, flags, libs = []) {
   const srcs = sources.map((s) => join(root, 'native', s));
   const dst = join(out, target);
   // Every header counts: the sources share some (errors.h).
   const inputs = [...srcs, ...readdirSync(join(root, 'native')).filter((f) => f.endsWith('.h')).map((f) => join(root, 'native', f))];
   if (existsSync(dst) && inputs.every((s) => statSync(dst).mtimeMs >= statSync(s).mtimeMs)) return;
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, ...srcs], { stdio: 'inherit' });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-Werror', ...flags(), '-o', dst, ...srcs, ...libs], { stdio: 'inherit' });
   if (r.error) {
     console.error(`build-native: cannot run ${cc} (${r.error.message}); install gcc (scripts/install-deps.sh does)`);
     process.exit(1);
@@ -39,3 +40,5 @@ function build(sources, target, flags) {
 
 build(['legacy-cgroups.c'], 'berth-legacy-cgroups', () => []);
 build(['sys.c', 'netlink.c', 'spawn.c', 'memory.c', 'sealed.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);
+// OpenSSL (for the SHA-256) is node's own: node exports its symbols to addons, so no -lcrypto.
+build(['gunzip.c'], 'berth-gunzip.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()], ['-lisal']);

@@ -6,7 +6,7 @@
 //
 // Image metadata (tags, records) is not written here: the ImageStore does that from PulledImage.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ContentStore, ContentWriter } from '../store/content.js';
 import type { ImageReference, RegistryAuth, RegistryClient, ResolvedImage } from '../registry/types.js';
 import { chainIds, digestHex, isDigest } from '../util/digest.js';
@@ -427,16 +427,8 @@ async function teeIntoLayer(
   onSourceEnd?: () => void,
 ): Promise<Unpacked> {
   const compressedHash = writer ? undefined : createHash('sha256');
-  const diffHash = createHash('sha256');
-  const decomp = decompressStream(desc.mediaType);
-  const hasher = new Transform({
-    readableHighWaterMark: 1 << 20,
-    writableHighWaterMark: 1 << 20,
-    transform(chunk: Buffer, _enc, cb) {
-      diffHash.update(chunk);
-      cb(null, chunk);
-    },
-  });
+  // The tar is hashed by the decompressor (for gzip, off the event loop): that is the diff_id.
+  const decomp = decompressStream(desc.mediaType, { digest: true });
 
   let failure: Error | undefined;
   const fail = (err: unknown) => {
@@ -444,7 +436,6 @@ async function teeIntoLayer(
     failure = err instanceof Error ? err : new SystemError(String(err));
     source.destroy(failure);
     decomp.destroy(failure);
-    hasher.destroy(failure);
     if (writer && !writer.destroyed) writer.destroy(failure);
   };
   const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new SystemError('pull aborted'));
@@ -457,16 +448,13 @@ async function teeIntoLayer(
     if (unpackFailure) return;
     unpackFailure = err instanceof Error ? err : new SystemError(String(err));
     decomp.destroy(unpackFailure);
-    hasher.destroy(unpackFailure);
   };
   // Persistent listeners: an 'error' with no listener would crash the daemon.
   source.on('error', fail);
   decomp.on('error', failUnpack);
-  hasher.on('error', failUnpack);
   writer?.on('error', fail);
-  decomp.pipe(hasher);
 
-  const applying = applyLayer(hasher, dir);
+  const applying = applyLayer(decomp, dir);
   applying.catch(failUnpack);
 
   const drained = (s: Writable) =>
@@ -519,7 +507,7 @@ async function teeIntoLayer(
     }
     return {
       size: applied.size,
-      diffId: 'sha256:' + diffHash.digest('hex'),
+      diffId: decomp.digest(),
       compressedDigest: compressedHash ? 'sha256:' + compressedHash.digest('hex') : undefined,
     };
   } catch (err) {

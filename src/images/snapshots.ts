@@ -47,6 +47,9 @@ export class SnapshotStore {
     this.dir = join(root, 'snapshots');
     this.durable = options.durable ?? true;
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Each snapshot is a tree of its own: let ext4 place each in a block group of its own, away
+    // from the inodes an rmi just freed (see markTopDir in native/sys.c). A hint; ignored elsewhere.
+    sysAddon()?.markTopDir(this.dir);
   }
 
   /** Removes what crashed fills and removals left behind. Call once at open. */

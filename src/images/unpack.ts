@@ -15,15 +15,15 @@
 // looks at the type and rdev; the kernel shares one whiteout inode the same way). Xattrs are applied
 // in one `setfattr --restore` run at the end, when the tree says each path is still a real one.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import tarStream, { type Extract as TarExtract, type Header as TarHeaders } from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
 import { startWriteback } from '../store/durable.js';
+import { NativeGunzip } from './gunzip.js';
 import { SystemError, UnsafeLayerError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { MediaType } from './oci.js';
@@ -58,24 +58,45 @@ function sniff(head: Buffer): Compression {
   return 'none';
 }
 
+/** A layer's tar stream, and (when asked for) the SHA-256 of it: the layer's diff_id. */
+export interface Decompressor extends Transform {
+  /** `sha256:<hex>` of the bytes put out; only for `{ digest: true }` and once the stream ended. */
+  digest(): string;
+}
+
 /**
  * A Transform from the layer blob's bytes to the tar stream. The format is taken from the magic
  * bytes (what the blob really is); the media type only names what was expected, for the log, since
- * registries and old tools do mislabel layers (docker sniffs the same way).
+ * registries and old tools do mislabel layers (docker sniffs the same way). With `digest`, the tar
+ * is hashed as it goes: by the native inflater for gzip (off the event loop), here otherwise.
  */
-export function decompressStream(mediaType?: string): Transform {
-  return new SniffingDecompressor(compressionOf(mediaType));
+export function decompressStream(mediaType?: string, opts: { digest?: boolean } = {}): Decompressor {
+  return new SniffingDecompressor(compressionOf(mediaType), opts.digest ?? false);
 }
 
-class SniffingDecompressor extends Transform {
+class SniffingDecompressor extends Transform implements Decompressor {
   private head: Buffer[] = [];
   private headLen = 0;
   private inner: Transform | undefined;
+  private gunzip: NativeGunzip | undefined;
   private passthrough = false;
   private innerDone: Promise<void> | undefined;
+  /** Hashes here what no inner stream hashes (zstd, plain tar, an empty blob). */
+  private hash: Hash | undefined;
+  private ended = false;
 
-  constructor(private readonly declared: Compression | undefined) {
+  constructor(
+    private readonly declared: Compression | undefined,
+    private readonly wantDigest: boolean,
+  ) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    if (wantDigest) this.hash = createHash('sha256');
+  }
+
+  digest(): string {
+    if (!this.wantDigest) throw new SystemError('decompressStream: created without { digest: true }');
+    if (!this.ended) throw new SystemError('decompressStream: digest before the stream ended');
+    return this.gunzip ? this.gunzip.digest() : 'sha256:' + this.hash!.digest('hex');
   }
 
   private start(first: Buffer): void {
@@ -87,10 +108,16 @@ class SniffingDecompressor extends Transform {
       this.passthrough = true;
       return;
     }
-    const inner: Transform =
-      kind === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : (new DecompressStream() as unknown as Transform);
+    let inner: Transform;
+    if (kind === 'gzip') {
+      this.gunzip = new NativeGunzip(this.wantDigest);
+      this.hash = undefined;
+      inner = this.gunzip;
+    } else {
+      inner = new DecompressStream() as unknown as Transform;
+    }
     this.inner = inner;
-    inner.on('data', (chunk: Buffer) => this.push(chunk));
+    inner.on('data', (chunk: Buffer) => this.out(chunk));
     this.innerDone = new Promise<void>((resolve, reject) => {
       inner.once('end', resolve);
       inner.once('error', reject);
@@ -99,9 +126,14 @@ class SniffingDecompressor extends Transform {
     this.innerDone.catch((err: Error) => this.destroy(err));
   }
 
+  private out(chunk: Buffer): void {
+    this.hash?.update(chunk);
+    this.push(chunk);
+  }
+
   private feed(chunk: Buffer, cb: TransformCallback): void {
     if (this.passthrough) {
-      this.push(chunk);
+      this.out(chunk);
       cb();
       return;
     }
@@ -121,19 +153,23 @@ class SniffingDecompressor extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    const done = (err?: Error | null) => {
+      if (!err) this.ended = true;
+      cb(err);
+    };
     if (!this.passthrough && !this.inner) {
-      if (this.headLen === 0) return cb();
+      if (this.headLen === 0) return done();
       const first = Buffer.concat(this.head);
       this.start(first);
       if (this.passthrough) {
-        this.push(first);
-        return cb();
+        this.out(first);
+        return done();
       }
       this.inner!.write(first);
     }
-    if (this.passthrough) return cb();
+    if (this.passthrough) return done();
     this.inner!.end();
-    this.innerDone!.then(() => cb(), (err: Error) => cb(err));
+    this.innerDone!.then(() => done(), (err: Error) => done(err));
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {

@@ -37,6 +37,8 @@ export interface SysAddon {
   trimMemoryAsync(): Promise<boolean>;
   /** Whether overlayfs marked this (upper) directory opaque: trusted.overlay.opaque = "y". */
   isOpaqueDir(path: string): boolean;
+  /** chattr +T on a directory (ext4 spreads its subdirectories over block groups); false where refused. */
+  markTopDir(path: string): boolean;
 }
 
 export interface SpawnOptions {

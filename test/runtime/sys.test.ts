@@ -31,6 +31,23 @@ describe('berth-sys.node', () => {
     assert.throws(() => sys!.sealedCopy('relative/path'), TypeError);
   });
 
+  test('markTopDir: sets the T attribute where the filesystem keeps it (lsattr agrees), refuses tmpfs quietly', () => {
+    const top = join(dir, 'top');
+    mkdirSync(top);
+    const took = sys!.markTopDir(top);
+    const fsType = execFileSync('stat', ['-f', '-c', '%T', top], { encoding: 'utf8' }).trim();
+    if (fsType.startsWith('ext')) assert.equal(took, true, `${fsType} keeps the flag`);
+    if (took) assert.match(execFileSync('lsattr', ['-d', top], { encoding: 'utf8' }).split(' ')[0], /T/);
+    const shm = mkdtempSync('/dev/shm/berth-sys-');
+    try {
+      assert.equal(sys!.markTopDir(shm), false, 'tmpfs has no inode flags');
+    } finally {
+      rmSync(shm, { recursive: true });
+    }
+    assert.equal(sys!.markTopDir(join(dir, 'missing')), false);
+    assert.throws(() => (sys!.markTopDir as (p?: string) => boolean)(), TypeError);
+  });
+
   test('startWriteback: accepted for a written file, refused for a character device, bad arguments throw', () => {
     const file = join(dir, 'written');
     const fd = openSync(file, 'w');
