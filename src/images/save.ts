@@ -17,7 +17,7 @@ import { canonicalString, familiarString, parseReference, parseReferenceNoDefaul
 import type { ContentStore } from '../store/content.js';
 import { DigestMismatchError, NotFoundError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import { hashSink, pumpTo } from './ingest.js';
+import { pumpTo } from './ingest.js';
 import { MediaType, type Descriptor, type ImageManifest } from './oci.js';
 import type { ImageStore, StoredImage } from './store.js';
 import { decompressStream } from './unpack.js';
@@ -195,15 +195,15 @@ async function writeLayer(deps: SaveDeps, pack: tarStream.Pack, desc: Descriptor
   await fsp.mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const tmp = join(tmpDir, `save-${randomBytes(8).toString('hex')}.tar`);
   try {
-    const hash = createHash('sha256');
-    const tar = decompressStream(desc.mediaType);
+    // The decompressor hashes the tar (for gzip on the pool, with the inflating).
+    const tar = decompressStream(desc.mediaType, { digest: true });
     const src = content.createReadStream(desc.digest);
     src.on('error', (err) => tar.destroy(err));
     src.pipe(tar);
     const file = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
-    await pumpTo(tar, [file, hashSink(hash)]);
+    await pumpTo(tar, [file]);
     await new Promise<void>((resolve, reject) => (file.closed ? resolve() : (file.once('close', resolve), file.once('error', reject))));
-    const actual = 'sha256:' + hash.digest('hex');
+    const actual = tar.digest();
     if (actual !== diffId) throw new DigestMismatchError(diffId, actual, `layer ${desc.digest}: diff_id`);
     const size = (await fsp.stat(tmp)).size;
     if (!written.has(diffId)) {
