@@ -1,5 +1,6 @@
 /*
- * berth-gunzip.node: gzip decompression with ISA-L's igzip on libuv's pool, hashing the output.
+ * berth-layers.node (with filehash.c): gzip decompression with ISA-L's igzip on libuv's pool,
+ * hashing the output.
  *
  * Inflating is most of a pull's CPU (a 170 MB / 490 MB image: ~2.3 s in node's zlib, ~0.6 s in
  * igzip, which decodes with SIMD tables). Each write() runs on a pool thread, so layers inflate in
@@ -26,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "filehash.h"
 
 /* Output blocks handed to JS as Buffers: big enough to keep calls per byte low, small enough that
  * a slow consumer holds little. */
@@ -341,5 +344,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "digest", fn);
   napi_create_function(env, "release", NAPI_AUTO_LENGTH, js_release, NULL, &fn);
   napi_set_named_property(env, exports, "release", fn);
+  register_filehash(env, exports);
   return exports;
 }

@@ -1,21 +1,9 @@
 // gzip layers inflated by ISA-L's igzip on libuv's pool (native/gunzip.c), with the SHA-256 of the
 // output (the layer's diff_id) taken in the same pass. node's zlib inflates on the pool too, but at
 // about a third of igzip's speed, and hashing 500 MB of tar on the event loop cost ~0.4 s per pull.
-import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import { SystemError } from '../util/errors.js';
-import { nativePath } from '../util/assets.js';
-
-interface GunzipHandle {
-  readonly __gunzip: unique symbol;
-}
-
-interface GunzipAddon {
-  create(hash: boolean): GunzipHandle;
-  write(handle: GunzipHandle, input: Buffer, final: boolean, cb: (err: Error | null, out: Buffer[]) => void): void;
-  digest(handle: GunzipHandle): string;
-  release(): void;
-}
+import { layersAddon, type GunzipHandle } from '../util/native-layers.js';
 
 /** Compressed bytes gathered before one inflate call: fewer pool round trips, and igzip runs its
  *  fast loop over long inputs (64 KiB socket reads one by one inflated ~2x slower). */
@@ -23,24 +11,12 @@ const BATCH_BYTES = 1 << 20;
 /** The addon keeps freed output blocks for reuse; they go back once pulls have been quiet this long. */
 const RELEASE_AFTER_MS = 2000;
 
-let addon: GunzipAddon | undefined;
 let active = 0;
 let releaseTimer: NodeJS.Timeout | undefined;
 
-function load(): GunzipAddon {
-  if (addon) return addon;
-  const path = nativePath('berth-gunzip.node');
-  try {
-    addon = createRequire(import.meta.url)(path) as GunzipAddon;
-  } catch (err) {
-    throw new SystemError(`cannot load ${path} (gzip layers; run npm run build, which needs libisal-dev): ${(err as Error).message}`);
-  }
-  return addon;
-}
-
 /** A Transform from gzip bytes to what they inflate to; `digest()` is the SHA-256 of the output. */
 export class NativeGunzip extends Transform {
-  private readonly native = load();
+  private readonly native = layersAddon();
   private readonly handle: GunzipHandle;
   private pending: Buffer[] = [];
   private pendingBytes = 0;

@@ -14,6 +14,7 @@ import type { ContentStore } from '../store/content.js';
 import { chainIds } from '../util/digest.js';
 import { DigestMismatchError, SystemError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { sha256File } from '../util/native-layers.js';
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from './oci.js';
 import type { SnapshotStore } from './snapshots.js';
 import { applyLayer, decompressStream } from './unpack.js';
@@ -194,22 +195,22 @@ export async function ingestLayerFile(
   let unpacked: number | undefined;
   if (!snapshots.has(chainId)) {
     const result = await snapshots.prepare(chainId, async (dir) => {
-      const hash = createHash('sha256');
+      // The file is hashed on the thread pool while the event loop unpacks it (a second read, from
+      // the page cache); nothing is published before the digest is checked.
+      const hashing = sha256File(file);
+      hashing.catch(() => undefined);
       const src = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-      src.on('data', (c) => hash.update(c as Buffer));
       let applied;
       try {
         applied = await applyLayer(src, dir);
       } catch (err) {
         src.destroy();
         // The bytes decide which error it is: not the layer the config names, or a bad layer.
-        const whole = createHash('sha256');
-        for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) whole.update(c);
-        const actual = 'sha256:' + whole.digest('hex');
+        const actual = await hashing;
         if (actual !== diffId) throw new DigestMismatchError(diffId, actual, `layer ${diffId}: diff_id`);
         throw err;
       }
-      const actual = 'sha256:' + hash.digest('hex');
+      const actual = await hashing;
       if (actual !== diffId) throw new DigestMismatchError(diffId, actual, `layer ${diffId}: diff_id`);
       return { size: applied.size };
     });

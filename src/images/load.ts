@@ -16,6 +16,7 @@ import type { ImageReference } from '../registry/types.js';
 import type { ContentStore } from '../store/content.js';
 import { chainIds, isDigest } from '../util/digest.js';
 import { DigestMismatchError } from '../util/errors.js';
+import { Limiter } from '../util/limiter.js';
 import { ingestLayer, ingestLayerFile, LayerTracker, parseImageConfig, storeImageBlobs, type IngestDeps, type IngestedLayer } from './ingest.js';
 import { isIndexMediaType, type Descriptor, type ImageIndex, type ImageManifest } from './oci.js';
 import type { SnapshotStore } from './snapshots.js';
@@ -145,6 +146,9 @@ function tap(source: Readable): { stream: Readable; digest: () => string } {
   return { stream: pt, digest: () => 'sha256:' + hash.digest('hex') };
 }
 
+/** Layers of one image ingested at once. */
+const LAYERS_AT_ONCE = 3;
+
 export interface LoadResult {
   /** docker's stream lines, in order ("Loaded image: busybox:latest"). */
   messages: string[];
@@ -172,20 +176,42 @@ export async function loadImages(deps: LoadDeps, source: Readable): Promise<Load
       }
       for (const d of diffIds) if (!isDigest(d)) throw new ArchiveError(`invalid archive: unsupported diff_id ${JSON.stringify(d)}`);
       const chains = chainIds(diffIds);
-      const layers: IngestedLayer[] = [];
-      for (let i = 0; i < c.layers.length; i++) {
+      const ingestOne = async (i: number): Promise<IngestedLayer> => {
         const { path, rawDigest } = c.layers[i];
         // An uncompressed layer named by its diff ID is checked by the ingest itself, straight
         // from its temp file; a blob named by another digest (compressed) is hashed on the way.
-        if (!rawDigest || rawDigest === diffIds[i]) {
-          layers.push(await ingestLayerFile(ingestDeps, archive.filePath(path), diffIds[i]!, chains[i]!, tracker));
-          continue;
-        }
+        if (!rawDigest || rawDigest === diffIds[i]) return ingestLayerFile(ingestDeps, archive.filePath(path), diffIds[i]!, chains[i]!, tracker);
         const { stream } = archive.open(path);
         const check = tap(stream);
-        layers.push(await ingestLayer(ingestDeps, check.stream, diffIds[i]!, chains[i]!, tracker));
+        const layer = await ingestLayer(ingestDeps, check.stream, diffIds[i]!, chains[i]!, tracker);
         if (check.digest() !== rawDigest) throw new DigestMismatchError(rawDigest, check.digest(), `layer ${path}`);
-      }
+        return layer;
+      };
+      // Layers are independent (their chain IDs are known): a few at once overlap one layer's
+      // fsync and hashing with the next one's unpacking. A member used twice waits for its first
+      // use, which moves the file into the content store.
+      const limiter = new Limiter(LAYERS_AT_ONCE);
+      const byPath = new Map<string, Promise<unknown>>();
+      const settled = await Promise.allSettled(
+        c.layers.map((l, i) => {
+          const before = byPath.get(l.path);
+          const run = (async () => {
+            if (before) await before.catch(() => undefined);
+            const release = await limiter.acquire();
+            try {
+              return await ingestOne(i);
+            } finally {
+              release();
+            }
+          })();
+          byPath.set(l.path, run);
+          return run;
+        }),
+      );
+      // Every ingest has stopped before a failure rolls back what they made.
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const layers = settled.map((r) => (r as PromiseFulfilledResult<IngestedLayer>).value);
       const blobs = await storeImageBlobs(deps.content, c.configBytes, layers, tracker);
       stored.push({ id: blobs.configDigest, manifestDigest: blobs.manifestDigest, layers, created: config.created ?? '', refs: c.refs });
     }

@@ -11,6 +11,7 @@ import type { ContentStore, ContentWriter } from '../store/content.js';
 import type { ImageReference, RegistryAuth, RegistryClient, ResolvedImage } from '../registry/types.js';
 import { chainIds, digestHex, isDigest } from '../util/digest.js';
 import { DigestMismatchError, InvalidParameterError, SystemError } from '../util/errors.js';
+import { Limiter } from '../util/limiter.js';
 import { logger } from '../util/log.js';
 import type { Descriptor, ImageConfig, Platform } from './oci.js';
 import type { SnapshotStore } from './snapshots.js';
@@ -75,45 +76,6 @@ const PROGRESS_INTERVAL_MS = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Process-wide sharing, keyed by store so separate daemons (tests) never share state.
-
-class Limiter {
-  private active = 0;
-  private readonly queue: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-
-  /** Whether a slot is free right now (so the caller can say "Waiting" when not). */
-  get free(): boolean {
-    return this.active < this.max;
-  }
-
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.active >= this.max) {
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const i = this.queue.indexOf(go);
-          if (i >= 0) this.queue.splice(i, 1);
-          reject(signal!.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.queue.push(go);
-      });
-    } else {
-      this.active++;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.queue.shift();
-      if (next) next(); // the slot passes straight to the next waiter
-      else this.active--;
-    };
-  }
-}
 
 /** A layer being made: shared by every pull that needs the same chain meanwhile. */
 interface LayerJob {

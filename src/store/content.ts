@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, SystemError } from '../util/errors.js';
 import { assertDigest, digestHex } from '../util/digest.js';
 import { logger } from '../util/log.js';
+import { sha256File } from '../util/native-layers.js';
 import { startWriteback } from './durable.js';
 
 const log = logger('content');
@@ -188,22 +189,22 @@ export class ContentStore {
 
   /**
    * Takes over a file that already holds a blob (a layer tar a load unpacked to a temp file on the
-   * same filesystem): hashes it, fsyncs it and renames it into place, saving a second full write.
+   * same filesystem): hashes it (on the thread pool), fsyncs it and renames it into place, saving a second full write.
    * DigestMismatchError when the bytes are not `digest`. Returns false when the blob was there.
    */
   async adopt(digest: string, file: string, opts: WriteOptions = {}): Promise<boolean> {
     const durable = opts.durable ?? true;
     assertDigest(digest);
     if (this.has(digest)) return false;
-    const hash = createHash('sha256');
-    const fh = await fsp.open(file, 'r');
-    try {
-      for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) hash.update(chunk);
-      const actual = 'sha256:' + hash.digest('hex');
-      if (actual !== digest) throw new DigestMismatchError(digest, actual, 'blob');
-      if (durable) await fh.sync();
-    } finally {
-      await fh.close();
+    const actual = await sha256File(file);
+    if (actual !== digest) throw new DigestMismatchError(digest, actual, 'blob');
+    if (durable) {
+      const fh = await fsp.open(file, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
     }
     await fsp.chmod(file, 0o600);
     try {

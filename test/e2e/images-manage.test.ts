@@ -295,12 +295,13 @@ describe('images: tag, rmi, history, inspect, prune, save, load', () => {
       images: readdirSync(join(dataRoot, 'snapshots')).sort().join(','),
       blobs: readdirSync(join(dataRoot, 'content', 'blobs', 'sha256')).sort().join(','),
     });
-    const beforeState = snapshot();
-    const beforeImages = (await daemon.docker(['images', '-q', '--no-trunc'])).stdout;
-
-    // A layer that is not what the config's diff_ids say.
+    // A layer that is not what the config's diff_ids say. The image goes first, so the load has
+    // to make every layer: the good ones (made at the same time as the bad one) must go too.
     const good = join(work, 'good.tar');
     assert.equal((await daemon.docker(['save', '-o', good, `${registryHost}/test/multilayer`])).code, 0);
+    assert.equal((await daemon.docker(['rmi', `${registryHost}/test/multilayer`])).code, 0);
+    const beforeState = snapshot();
+    const beforeImages = (await daemon.docker(['images', '-q', '--no-trunc'])).stdout;
     const entries = await readTar(good);
     const manifest = JSON.parse(entries.get('manifest.json')!.data.toString()) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
     const layerName = manifest[0]!.Layers[1]!;
@@ -344,6 +345,10 @@ describe('images: tag, rmi, history, inspect, prune, save, load', () => {
     assert.equal((await daemon.docker(['images', '-q', '--no-trunc'])).stdout, beforeImages, 'no image listed');
     assert.deepEqual(snapshot(), beforeState, 'no snapshot or blob left behind');
     assert.deepEqual(readdirSync(join(dataRoot, 'tmp')), [], 'no temp files left');
+    // The untampered archive loads, every layer of it.
+    const back = await daemon.docker(['load', '-i', good]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal((await daemon.docker(['image', 'inspect', `${registryHost}/test/multilayer`])).code, 0);
   });
 
   test('image prune: dangling only, then -a; docker\'s output; store directories end up clean', async () => {

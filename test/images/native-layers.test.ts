@@ -1,12 +1,16 @@
-// The native gzip inflater (ISA-L igzip on the thread pool, native/gunzip.c) that every gzip layer
-// goes through: same bytes as zlib, the SHA-256 of what it put out, and zlib's rules for streams
-// that are not one clean member.
+// berth-layers.node: the native gzip inflater (ISA-L igzip on the thread pool, native/gunzip.c) that
+// every gzip layer goes through — same bytes as zlib, the SHA-256 of what it put out, and zlib's
+// rules for streams that are not one clean member — and the file digest a load checks layers with.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import { NativeGunzip } from '../../src/images/gunzip.js';
+import { sha256File } from '../../src/util/native-layers.js';
 
 async function inflate(data: Buffer, chunk = 65536, hash = true): Promise<{ out: Buffer; digest?: string }> {
   const pieces: Buffer[] = [];
@@ -108,5 +112,23 @@ describe('NativeGunzip', () => {
       assert.ok(r.out.equals(inputs[i]));
       assert.equal(r.digest, sha(inputs[i]));
     });
+  });
+});
+
+describe('sha256File', () => {
+  it('hashes files of every size the way node does; a missing file is an error naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-sha-'));
+    try {
+      for (const size of [0, 1, (1 << 20) - 1, 1 << 20, (3 << 20) + 17]) {
+        const data = randomBytes(size);
+        const file = join(dir, `f${size}`);
+        writeFileSync(file, data);
+        assert.equal(await sha256File(file), sha(data), `${size} bytes`);
+      }
+      await assert.rejects(sha256File(join(dir, 'missing')), (err: Error & { errno?: number }) => err.errno === 2 && err.message.includes('missing'));
+      await assert.rejects(sha256File(dir), (err: Error & { errno?: number }) => err.errno === 21, 'a directory');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
