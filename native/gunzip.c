@@ -15,11 +15,12 @@
  *   create(hash: boolean): handle
  *   write(handle, input: Buffer, final: boolean, cb: (err: Error | null, out: Buffer[]) => void)
  *   digest(handle): string   hex SHA-256 of everything written out, after a final write
- *   release()                frees the pooled output blocks
+ *   release()                frees the pooled output blocks (and trims the heap)
  * One write at a time per handle (the Transform wrapping it guarantees that).
  */
 #define NAPI_VERSION 8
 #include <isa-l/igzip_lib.h>
+#include <malloc.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -329,8 +330,12 @@ static napi_value js_digest(napi_env env, napi_callback_info info) {
 static napi_value js_release(napi_env env, napi_callback_info info) {
   (void)info;
   pthread_mutex_lock(&pool_lock);
+  int freed = pool_len;
   while (pool_len > 0) free(pool[--pool_len]);
   pthread_mutex_unlock(&pool_lock);
+  /* The blocks came from the pool threads' arenas, where glibc would keep them mapped: give the
+   * pages back now that pulls are quiet (berthd's trim after API activity has already run). */
+  if (freed > 0) malloc_trim(0);
   return NULL;
 }
 
