@@ -104,7 +104,7 @@ export function registerContainerRoutes(router: Router, daemon: Daemon): void {
       containers.list().filter((c) => all || (limit !== undefined && limit > 0) || isLive(c.state.Status)),
       filters,
       { images: daemon.images, find: (v) => containers.find(v) },
-    ).sort((a, b) => b.created.localeCompare(a.created));
+    ).sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0)); // ISO times: byte order is time order
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     sendJson(ctx, 200, list.map((c) => containerSummary(c)));
   });

@@ -84,7 +84,7 @@ export function registerNetworkRoutes(router: Router, daemon: Daemon): void {
 
   router.add('GET', '/networks', (ctx) => {
     const keep = networkFilter(parseFilters(ctx, ['name', 'id', 'driver', 'type', 'label', 'dangling', 'scope']), inUse);
-    const list = networks.list().filter(keep).sort((a, b) => a.created.localeCompare(b.created));
+    const list = networks.list().filter(keep).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
     sendJson(ctx, 200, list.map((n) => networkJson(n, {})));
   });
 

@@ -53,7 +53,9 @@ export const SPEC: CommandSpec = {
     ...LIMIT_FLAGS,
     ...HEALTH_FLAGS,
     ...MOUNT_FLAGS,
-  ] as FlagDef[]).sort((a, b) => a.long.localeCompare(b.long)),
+  // Byte order, as docker lists flags (localeCompare would also load ICU's collator: ~12 ms of
+  // every `berth run`).
+  ] as FlagDef[]).sort((a, b) => (a.long < b.long ? -1 : a.long > b.long ? 1 : 0)),
 };
 
 /** docker's withHelp decoration for run errors. */
