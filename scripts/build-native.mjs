@@ -2,8 +2,8 @@
 // Builds berth's native parts with the system C compiler (scripts/install-deps.sh installs gcc):
 //   native/legacy-cgroups.c → dist/native/berth-legacy-cgroups  (crun launcher, see runtime/runtimes.ts)
 //   native/sys.c + netlink.c + spawn.c + memory.c + sealed.c → dist/native/berth-sys.node       (mount/umount/netns/bridge links, see runtime/sys.ts)
-//   native/gunzip.c + filehash.c → dist/native/berth-layers.node  (gzip layers with ISA-L's igzip, sha256 of
-//     files on the pool; see images/layers-addon.ts)
+//   native/decode.c + filehash.c → dist/native/berth-layers.node  (gzip layers with ISA-L's igzip, zstd with
+//     libzstd, sha256 of files, all on the pool; see util/native-layers.ts)
 // The addon uses Node-API only, so it needs node's headers (shipped with node in <prefix>/include/node)
 // and no node-gyp. Each target is skipped when it is newer than its source.
 import { spawnSync } from 'node:child_process';
@@ -42,4 +42,4 @@ function build(sources, target, flags, libs = []) {
 build(['legacy-cgroups.c'], 'berth-legacy-cgroups', () => []);
 build(['sys.c', 'netlink.c', 'spawn.c', 'memory.c', 'sealed.c'], 'berth-sys.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()]);
 // OpenSSL (for the SHA-256) is node's own: node exports its symbols to addons, so no -lcrypto.
-build(['gunzip.c', 'filehash.c'], 'berth-layers.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()], ['-lisal']);
+build(['decode.c', 'filehash.c'], 'berth-layers.node', () => ['-shared', '-fPIC', '-I', nodeHeaders()], ['-lisal', '-lzstd']);

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(runc crun conmon containernetworking-plugins iptables iproute2 util-linux attr
-  busybox-static docker-registry skopeo tini openssl gcc libc6-dev libisal-dev make python3 g++ curl)
+  busybox-static docker-registry skopeo tini openssl gcc libc6-dev libisal-dev libzstd-dev make python3 g++ curl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,9 +21,8 @@ import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import tarStream, { type Extract as TarExtract, type Header as TarHeaders } from 'tar-stream';
-import { DecompressStream } from 'zstd-napi';
 import { startWriteback } from '../store/durable.js';
-import { NativeGunzip } from './gunzip.js';
+import { NativeDecompressor } from './native-decompress.js';
 import { SystemError, UnsafeLayerError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { MediaType } from './oci.js';
@@ -67,8 +66,8 @@ export interface Decompressor extends Transform {
 /**
  * A Transform from the layer blob's bytes to the tar stream. The format is taken from the magic
  * bytes (what the blob really is); the media type only names what was expected, for the log, since
- * registries and old tools do mislabel layers (docker sniffs the same way). With `digest`, the tar
- * is hashed as it goes: by the native inflater for gzip (off the event loop), here otherwise.
+ * registries and old tools do mislabel layers (docker sniffs the same way). gzip and zstd decompress
+ * on the thread pool; with `digest`, the tar is hashed there too (here for a plain tar).
  */
 export function decompressStream(mediaType?: string, opts: { digest?: boolean } = {}): Decompressor {
   return new SniffingDecompressor(compressionOf(mediaType), opts.digest ?? false);
@@ -78,10 +77,10 @@ class SniffingDecompressor extends Transform implements Decompressor {
   private head: Buffer[] = [];
   private headLen = 0;
   private inner: Transform | undefined;
-  private gunzip: NativeGunzip | undefined;
+  private native: NativeDecompressor | undefined;
   private passthrough = false;
   private innerDone: Promise<void> | undefined;
-  /** Hashes here what no inner stream hashes (zstd, plain tar, an empty blob). */
+  /** Hashes here what no native decompressor hashes (a plain tar, an empty blob). */
   private hash: Hash | undefined;
   private ended = false;
 
@@ -96,7 +95,7 @@ class SniffingDecompressor extends Transform implements Decompressor {
   digest(): string {
     if (!this.wantDigest) throw new SystemError('decompressStream: created without { digest: true }');
     if (!this.ended) throw new SystemError('decompressStream: digest before the stream ended');
-    return this.gunzip ? this.gunzip.digest() : 'sha256:' + this.hash!.digest('hex');
+    return this.native ? this.native.digest() : 'sha256:' + this.hash!.digest('hex');
   }
 
   private start(first: Buffer): void {
@@ -108,14 +107,9 @@ class SniffingDecompressor extends Transform implements Decompressor {
       this.passthrough = true;
       return;
     }
-    let inner: Transform;
-    if (kind === 'gzip') {
-      this.gunzip = new NativeGunzip(this.wantDigest);
-      this.hash = undefined;
-      inner = this.gunzip;
-    } else {
-      inner = new DecompressStream() as unknown as Transform;
-    }
+    const inner = new NativeDecompressor(kind, this.wantDigest);
+    this.native = inner;
+    this.hash = undefined;
     this.inner = inner;
     inner.on('data', (chunk: Buffer) => this.out(chunk));
     this.innerDone = new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
-// berth-layers.node: the native gzip inflater (ISA-L igzip on the thread pool, native/gunzip.c) that
-// every gzip layer goes through — same bytes as zlib, the SHA-256 of what it put out, and zlib's
-// rules for streams that are not one clean member — and the file digest a load checks layers with.
+// berth-layers.node: the native decompressors (on the thread pool, native/decode.c) every gzip and
+// zstd layer goes through — same bytes as zlib / zstd, the SHA-256 of what they put out, zlib's rules
+// for gzip streams that are not one clean member — and the file digest a load checks layers with.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
-import { NativeGunzip } from '../../src/images/gunzip.js';
+import { compress as zstdCompress } from 'zstd-napi';
+import { NativeDecompressor, type NativeCompression } from '../../src/images/native-decompress.js';
 import { sha256File } from '../../src/util/native-layers.js';
 
-async function inflate(data: Buffer, chunk = 65536, hash = true): Promise<{ out: Buffer; digest?: string }> {
+async function decompress(kind: NativeCompression, data: Buffer, chunk = 65536, hash = true): Promise<{ out: Buffer; digest?: string }> {
   const pieces: Buffer[] = [];
   for (let i = 0; i < data.length; i += chunk) pieces.push(data.subarray(i, i + chunk));
-  const g = new NativeGunzip(hash);
+  const g = new NativeDecompressor(kind, hash);
   const out: Buffer[] = [];
   await new Promise<void>((resolve, reject) => {
     g.on('data', (b: Buffer) => out.push(b));
@@ -26,9 +27,10 @@ async function inflate(data: Buffer, chunk = 65536, hash = true): Promise<{ out:
   return { out: Buffer.concat(out), digest: hash ? g.digest() : undefined };
 }
 
+const inflate = (data: Buffer, chunk?: number, hash?: boolean) => decompress('gzip', data, chunk, hash);
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-describe('NativeGunzip', () => {
+describe('NativeDecompressor: gzip', () => {
   // Incompressible and compressible parts, several MiB: many output blocks, several input batches.
   const plain = Buffer.concat([randomBytes(3 << 20), Buffer.alloc(5 << 20, 'tar bytes '), randomBytes(1000)]);
   const gz = zlib.gzipSync(plain);
@@ -95,12 +97,12 @@ describe('NativeGunzip', () => {
   });
 
   it('digest() only for a hashing stream, and only once it ended', async () => {
-    const g = new NativeGunzip(true);
+    const g = new NativeDecompressor('gzip', true);
     assert.throws(() => g.digest(), /before the stream ended/);
     g.destroy();
     const { digest } = await inflate(gz, 65536, false);
     assert.equal(digest, undefined);
-    const plainOnly = new NativeGunzip(false);
+    const plainOnly = new NativeDecompressor('gzip', false);
     assert.throws(() => plainOnly.digest(), /without hashing/);
     plainOnly.destroy();
   });
@@ -112,6 +114,43 @@ describe('NativeGunzip', () => {
       assert.ok(r.out.equals(inputs[i]));
       assert.equal(r.digest, sha(inputs[i]));
     });
+  });
+});
+
+describe('NativeDecompressor: zstd', () => {
+  const plain = Buffer.concat([randomBytes(2 << 20), Buffer.alloc(6 << 20, 'zstd tar bytes ')]);
+  const zst = zstdCompress(plain);
+
+  for (const chunk of [1000, 65536, 1 << 22]) {
+    it(`decompresses what zstd compressed, and hashes it (input in ${chunk}-byte pieces)`, async () => {
+      const { out, digest } = await decompress('zstd', zst, chunk);
+      assert.ok(out.equals(plain));
+      assert.equal(digest, sha(plain));
+    });
+  }
+
+  it('reads several frames as one stream', async () => {
+    const a = Buffer.from('frame one, ');
+    const b = Buffer.alloc(3 << 20, 'frame two');
+    const { out } = await decompress('zstd', Buffer.concat([zstdCompress(a), zstdCompress(b)]), 4096);
+    assert.ok(out.equals(Buffer.concat([a, b])));
+  });
+
+  it('refuses a truncated stream and corrupt data', async () => {
+    await assert.rejects(decompress('zstd', zst.subarray(0, zst.length - 1000)), /zstd: unexpected end of file/);
+    // Frames with a checksum (zstd's CLI writes one) catch changed content; without one, the
+    // blob's digest does (the pull checks it).
+    const bad = Buffer.from(zstdCompress(plain, { checksumFlag: true }));
+    bad.fill(0x41, 100, 2000);
+    await assert.rejects(decompress('zstd', bad), /zstd: Restored data doesn't match checksum/);
+    const reserved = Buffer.from(zst);
+    reserved[4]! |= 0x08;
+    await assert.rejects(decompress('zstd', reserved), /zstd: Unsupported frame parameter/);
+    await assert.rejects(decompress('zstd', Buffer.from('(\xb5/\xfd is not this', 'latin1')), /zstd: Data corruption detected/);
+  });
+
+  it('refuses an unknown kind', () => {
+    assert.throws(() => new NativeDecompressor('lz4' as NativeCompression, false), TypeError);
   });
 });
 

@@ -1,31 +1,37 @@
-// gzip layers inflated by ISA-L's igzip on libuv's pool (native/gunzip.c), with the SHA-256 of the
-// output (the layer's diff_id) taken in the same pass. node's zlib inflates on the pool too, but at
-// about a third of igzip's speed, and hashing 500 MB of tar on the event loop cost ~0.4 s per pull.
+// Layer decompression on libuv's pool (native/decode.c): gzip by ISA-L's igzip, zstd by libzstd, with
+// the SHA-256 of the output (the layer's diff_id) taken in the same pass. node's zlib inflates on the
+// pool too, but at about a third of igzip's speed; zstd-napi decompressed on the event loop; and
+// hashing 500 MB of tar on the event loop cost ~0.4 s per pull.
 import { Transform, type TransformCallback } from 'node:stream';
 import { SystemError } from '../util/errors.js';
-import { layersAddon, type GunzipHandle } from '../util/native-layers.js';
+import { layersAddon, type DecoderHandle } from '../util/native-layers.js';
 
 /** Compressed bytes gathered before one inflate call: fewer pool round trips, and igzip runs its
  *  fast loop over long inputs (64 KiB socket reads one by one inflated ~2x slower). */
 const BATCH_BYTES = 1 << 20;
-/** The addon keeps freed output blocks for reuse; they go back once pulls have been quiet this long. */
+/** The addon keeps freed output blocks for reuse; they go back once decompression has been quiet this long. */
 const RELEASE_AFTER_MS = 2000;
 
 let active = 0;
 let releaseTimer: NodeJS.Timeout | undefined;
 
-/** A Transform from gzip bytes to what they inflate to; `digest()` is the SHA-256 of the output. */
-export class NativeGunzip extends Transform {
+export type NativeCompression = 'gzip' | 'zstd';
+
+/** A Transform from compressed bytes to what they decompress to; `digest()` is the SHA-256 of the output. */
+export class NativeDecompressor extends Transform {
   private readonly native = layersAddon();
-  private readonly handle: GunzipHandle;
+  private readonly handle: DecoderHandle;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private counted = true;
   private result: string | undefined;
 
-  constructor(private readonly hashOutput: boolean) {
+  constructor(
+    private readonly kind: NativeCompression,
+    private readonly hashOutput: boolean,
+  ) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
-    this.handle = this.native.create(hashOutput);
+    this.handle = this.native.create(kind, hashOutput);
     active++;
     if (releaseTimer) clearTimeout(releaseTimer);
     releaseTimer = undefined;
@@ -33,7 +39,7 @@ export class NativeGunzip extends Transform {
 
   /** `sha256:<hex>` of every byte this stream put out; only once it has ended. */
   digest(): string {
-    if (!this.hashOutput) throw new SystemError('gunzip: created without hashing');
+    if (!this.hashOutput) throw new SystemError(`${this.kind}: created without hashing`);
     if (this.result === undefined) this.result = 'sha256:' + this.native.digest(this.handle);
     return this.result;
   }
@@ -63,7 +69,7 @@ export class NativeGunzip extends Transform {
     this.pendingBytes = 0;
     this.native.write(this.handle, input, final, (err, out) => {
       if (this.destroyed) return cb();
-      if (err) return cb(new SystemError(`gzip: ${err.message}`));
+      if (err) return cb(new SystemError(`${this.kind}: ${err.message}`));
       for (const b of out) this.push(b);
       cb();
     });
