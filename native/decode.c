@@ -77,8 +77,8 @@ struct decoder {
   int frame_done;           /* zstd: the last call ended a frame with everything flushed */
   EVP_MD_CTX *sha;
   char digest_hex[65];
-  int member_done; /* the current member ended: the next byte decides what follows */
-  int padding;     /* zero bytes followed a member: the rest of the stream is ignored */
+  int member_done; /* gzip: the current member ended, the next byte decides what follows */
+  int padding;     /* gzip: zero bytes followed a member, the rest of the stream is ignored */
   int finished;    /* a final write completed */
   int busy;
   /* The write in progress. */

@@ -6,7 +6,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { SystemError } from '../util/errors.js';
 import { layersAddon, type DecoderHandle } from '../util/native-layers.js';
 
-/** Compressed bytes gathered before one inflate call: fewer pool round trips, and igzip runs its
+/** Compressed bytes gathered before one native call: fewer pool round trips, and igzip runs its
  *  fast loop over long inputs (64 KiB socket reads one by one inflated ~2x slower). */
 const BATCH_BYTES = 1 << 20;
 /** The addon keeps freed output blocks for reuse; they go back once decompression has been quiet this long. */
@@ -48,11 +48,11 @@ export class NativeDecompressor extends Transform {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes < BATCH_BYTES) return cb();
-    this.inflatePending(false, cb);
+    this.decompressPending(false, cb);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.inflatePending(true, (err) => {
+    this.decompressPending(true, (err) => {
       this.uncount();
       cb(err);
     });
@@ -63,7 +63,7 @@ export class NativeDecompressor extends Transform {
     cb(err);
   }
 
-  private inflatePending(final: boolean, cb: TransformCallback): void {
+  private decompressPending(final: boolean, cb: TransformCallback): void {
     const input = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;

@@ -142,7 +142,11 @@ class SniffingDecompressor extends Transform implements Decompressor {
     if (this.headLen < 4) return cb();
     const first = Buffer.concat(this.head);
     this.head = [];
-    this.start(first);
+    try {
+      this.start(first);
+    } catch (err) {
+      return cb(err as Error); // the native decoder could not start: an error of this stream
+    }
     this.feed(first, cb);
   }
 
@@ -154,7 +158,11 @@ class SniffingDecompressor extends Transform implements Decompressor {
     if (!this.passthrough && !this.inner) {
       if (this.headLen === 0) return done();
       const first = Buffer.concat(this.head);
-      this.start(first);
+      try {
+        this.start(first);
+      } catch (err) {
+        return done(err as Error);
+      }
       if (this.passthrough) {
         this.out(first);
         return done();
