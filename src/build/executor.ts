@@ -115,6 +115,8 @@ export class Builder {
   private readonly cache: BuildCache;
   private readonly root: string;
   private initLayer: string | undefined;
+  /** Builds running now: the daemon waits for them to wind down (kill their RUN, release its network) before it exits. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: BuilderDeps) {
     this.root = join(deps.dataRoot, 'build');
@@ -134,6 +136,31 @@ export class Builder {
   }
 
   async build(opts: BuildOptions, out: BuildOutput): Promise<{ id: string; tags: string[] }> {
+    const running = this.buildInner(opts, out);
+    const tracked = running.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
+    return running;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for the builds in progress to end. The daemon calls it on shutdown
+   * once its connections are closed, which cancels every build: a RUN step's container is killed
+   * and its network namespace released instead of being left behind by the exiting daemon.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.inFlight]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private async buildInner(opts: BuildOptions, out: BuildOutput): Promise<{ id: string; tags: string[] }> {
     const tags = opts.tags.map((t) => {
       const ref = parseReference(t);
       if (ref.digest) throw new InvalidParameterError(`invalid reference format: ${t}: a build tag cannot have a digest`);

@@ -167,6 +167,9 @@ export class Daemon {
       s.close(() => resolve());
       s.closeAllConnections();
     })));
+    // Closing the connections cancelled every build: let each kill its RUN step and release the
+    // step's network before the network manager and the metadata close.
+    await this.builder.drain(BUILD_DRAIN_MS);
     // Nothing restarts while the daemon goes down; stops now are not the user's.
     this.containers.shuttingDown = true;
     this.containers.restarts.cancelAll();
@@ -182,6 +185,9 @@ export class Daemon {
     this.meta.close();
   }
 }
+
+/** How long shutdown waits for cancelled builds to clean up (a RUN's kill and delete take ~50 ms). */
+const BUILD_DRAIN_MS = 5_000;
 
 /** A stable engine ID per data root, as dockerd keeps one. */
 function daemonId(dataRoot: string): string {

@@ -1,7 +1,8 @@
 // berth build and `DOCKER_BUILDKIT=0 docker build` against berthd: multi-stage Dockerfiles using
 // every instruction, the cache, .dockerignore, and bad input.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -448,32 +449,62 @@ describe('build', () => {
     assert.deepEqual(leases, []);
   });
 
-  test('a client that goes away cancels the build: the RUN is killed, nothing is tagged', async () => {
+  /** A build whose RUN prints `started` then sleeps; resolves once that line (not the Step line) is out. */
+  async function buildUntilStarted(tag: string, sleep: number) {
     const { spawn } = await import('node:child_process');
-    const dir = ctx({ Dockerfile: 'FROM busybox\nRUN echo started && sleep 60\nRUN echo never\n' });
-    const child = spawn('bin/berth', ['build', '-t', 'cancelled', dir], {
+    const netnsBefore = new Set(readdirSync('/run/netns'));
+    const dir = ctx({ Dockerfile: `FROM busybox\nRUN echo started && exec sleep ${sleep}\nRUN echo never\n` });
+    const child = spawn('bin/berth', ['build', '-t', tag, dir], {
       cwd: join(import.meta.dirname, '..', '..'),
       env: { ...process.env, BERTH_HOST: daemon.host },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
-        if (out.includes('started')) resolve();
+        if (/^started$/m.test(out)) resolve();
       });
+      child.once('exit', () => reject(new Error(`the build ended before its RUN started:\n${out}`)));
     });
-    child.kill('SIGKILL');
+    // The step runs under the build's own runtime root (build-crun or build-runc) on the default bridge.
+    const rootName = readdirSync(daemon.execRoot).find((n) => n.startsWith('build-'));
+    assert.ok(rootName, 'a build runtime root under the exec root');
+    const root = join(daemon.execRoot, rootName);
+    const runtime = rootName.slice('build-'.length);
+    const running = async () => (await runCommand(runtime, ['--root', root, 'list', '-q'])).stdout.trim();
+    assert.notEqual(await running(), '', 'the RUN step is listed by its runtime');
+    const stepNetns = readdirSync('/run/netns').filter((n) => !netnsBefore.has(n));
+    assert.equal(stepNetns.length, 1, 'the RUN step has a network namespace of its own');
+    const sleeping = () => spawnSync('pgrep', ['-f', `^sleep ${sleep}$`]).stdout.toString().trim();
+    assert.notEqual(sleeping(), '', 'the step\'s process runs');
+    return { child, running, stepNetns: stepNetns[0]!, sleeping };
+  }
+
+  test('a client that goes away cancels the build: the RUN is killed, its network released, nothing is tagged', async () => {
+    const b = await buildUntilStarted('cancelled', 67);
+    b.child.kill('SIGKILL');
     const t0 = Date.now();
     // The step container goes away well before its sleep would end.
-    for (;;) {
-      const list = await runCommand('runc', ['--root', join(daemon.execRoot, 'runc'), 'list', '-q']);
-      if (list.stdout.trim() === '') break;
-      assert.ok(Date.now() - t0 < 30_000, `build container still running: ${list.stdout}`);
+    while ((await b.running()) !== '' || b.sleeping() !== '' || existsSync(`/run/netns/${b.stepNetns}`)) {
+      assert.ok(Date.now() - t0 < 30_000, `build step still there: ${await b.running()} ${b.sleeping()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 500));
     assert.equal((await daemon.api('GET', '/images/cancelled/json')).status, 404);
+  });
+
+  test('berthd stopping mid-build cancels it: the RUN is killed and its network released before the daemon exits', async () => {
+    const b = await buildUntilStarted('interrupted', 68);
+    const t0 = Date.now();
+    await daemon.stopDaemon();
+    assert.ok(Date.now() - t0 < 9_000, 'berthd exited on SIGTERM (not killed after the harness\'s 10 s)');
+    assert.equal(b.sleeping(), '', 'no step process outlives the daemon');
+    assert.equal(await b.running(), '', 'no step container left in the runtime');
+    assert.ok(!existsSync(`/run/netns/${b.stepNetns}`), 'the step\'s network namespace is gone');
+    // The CLI lost its connection: it ends (it may have already).
+    if (b.child.exitCode === null && b.child.signalCode === null) await new Promise((r) => b.child.once('exit', r));
+    await daemon.start();
+    assert.equal((await daemon.api('GET', '/images/interrupted/json')).status, 404);
   });
 
   test('docker build - < Dockerfile (no context), and POST /build with a bare Dockerfile', async () => {
