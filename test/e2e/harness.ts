@@ -203,9 +203,13 @@ export class TestDaemon {
 function sweep(execRoot: string, dataRoot: string, knownIds: string[]): void {
   // Each runtime keeps its state under <exec root>/<name>; crun goes through berth's launcher on hybrid hosts.
   const launcher = join(REPO_ROOT, 'dist', 'native', 'berth-legacy-cgroups');
+  // Build steps run under build-<runtime> (their netns is named after their id like a container's).
+  const crun = existsSync(launcher) ? [launcher, '/usr/bin/crun'] : ['crun'];
   for (const [name, cmd] of [
     ['runc', ['runc']],
-    ['crun', existsSync(launcher) ? [launcher, '/usr/bin/crun'] : ['crun']],
+    ['crun', crun],
+    ['build-runc', ['runc']],
+    ['build-crun', crun],
   ] as const) {
     const root = join(execRoot, name);
     if (!existsSync(root)) continue;
