@@ -220,13 +220,7 @@ static void write_execute(napi_env env, void *data) {
   (void)env;
   struct decoder *g = data;
   int r = g->codec == CODEC_GZIP ? gzip_step(g) : zstd_step(g);
-  if (r != 0 || !g->final) return;
-  if (g->sha) {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(g->sha, md, &len);
-    for (unsigned int i = 0; i < len && i < 32; i++) snprintf(g->digest_hex + 2 * i, 3, "%02x", md[i]);
-  }
+  if (r == 0 && g->final && g->sha) sha256_finish_hex(g->sha, g->digest_hex);
 }
 
 static void free_block(napi_env env, void *data, void *hint) {
@@ -245,7 +239,7 @@ static napi_value make_error(napi_env env, const char *message) {
 /* Main thread: hand the blocks to JS (without copying where node allows) and call back. */
 static void write_complete(napi_env env, napi_status status, void *data) {
   struct decoder *g = data;
-  napi_value outs, err, cb, self, argv[2], undefined;
+  napi_value outs, err, cb, argv[2], undefined;
   napi_get_undefined(env, &undefined);
   napi_create_array(env, &outs);
   uint32_t n = 0;
@@ -274,7 +268,6 @@ static void write_complete(napi_env env, napi_status status, void *data) {
   argv[0] = err;
   argv[1] = outs;
   napi_get_reference_value(env, g->cb_ref, &cb);
-  napi_get_reference_value(env, g->self_ref, &self);
   napi_delete_reference(env, g->cb_ref);
   napi_delete_reference(env, g->input_ref);
   napi_delete_reference(env, g->self_ref);
@@ -329,8 +322,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (!g->zs || ZSTD_isError(ZSTD_initDStream(g->zs))) failed = "cannot start a zstd stream";
   }
   if (!failed && hash) {
-    g->sha = EVP_MD_CTX_new();
-    if (!g->sha || EVP_DigestInit_ex(g->sha, EVP_sha256(), NULL) != 1) failed = "cannot start a SHA-256 digest";
+    g->sha = sha256_start();
+    if (!g->sha) failed = "cannot start a SHA-256 digest";
   }
   if (failed) {
     decoder_finalize(env, g, NULL);

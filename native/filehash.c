@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,22 @@ struct hash_work {
   int err;
 };
 
+EVP_MD_CTX *sha256_start(void) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(ctx);
+    ctx = NULL;
+  }
+  return ctx;
+}
+
+void sha256_finish_hex(EVP_MD_CTX *ctx, char hex[65]) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  for (unsigned int i = 0; i < len && i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
 static void hash_execute(napi_env env, void *data) {
   (void)env;
   struct hash_work *w = data;
@@ -38,8 +53,8 @@ static void hash_execute(napi_env env, void *data) {
   }
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   unsigned char *buf = malloc(READ_BLOCK);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+  EVP_MD_CTX *ctx = sha256_start();
+  if (!buf || !ctx) {
     w->err = ENOMEM;
   } else {
     for (;;) {
@@ -52,12 +67,7 @@ static void hash_execute(napi_env env, void *data) {
       if (n == 0) break;
       EVP_DigestUpdate(ctx, buf, (size_t)n);
     }
-    if (!w->err) {
-      unsigned char md[32];
-      unsigned int len = 0;
-      EVP_DigestFinal_ex(ctx, md, &len);
-      for (unsigned int i = 0; i < len && i < 32; i++) snprintf(w->hex + 2 * i, 3, "%02x", md[i]);
-    }
+    if (!w->err) sha256_finish_hex(ctx, w->hex);
   }
   if (ctx) EVP_MD_CTX_free(ctx);
   free(buf);

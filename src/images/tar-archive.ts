@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
-import { startWriteback } from '../store/durable.js';
+import { WritebackPacer } from '../store/durable.js';
 import { InvalidParameterError } from '../util/errors.js';
 import { decompressStream } from './unpack.js';
 
@@ -56,30 +56,24 @@ function linkTarget(name: string, e: LinkEntry): string {
  * Writes one member to `tmp` with synchronous writes: a write into the page cache takes
  * microseconds, while an async write per 64 KiB socket read cost a thread-pool round trip each
  * (a 500 MB load made ~7,500). Big members (layer tars, which the content store adopts and fsyncs
- * later) start their writeback every 8 MiB.
+ * later) start their writeback as they are written.
  */
 async function writeEntry(entry: AsyncIterable<unknown>, tmp: string): Promise<number> {
   const fd = fs.openSync(tmp, 'wx', 0o600);
+  const writeback = new WritebackPacer(fd);
   let size = 0;
-  let sinceWriteback = 0;
   try {
     for await (const data of entry) {
       const chunk = data as Buffer;
       for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
       size += chunk.length;
-      sinceWriteback += chunk.length;
-      if (sinceWriteback >= WRITEBACK_EVERY) {
-        startWriteback(fd);
-        sinceWriteback = 0;
-      }
+      writeback.wrote(size);
     }
   } finally {
     fs.closeSync(fd);
   }
   return size;
 }
-
-const WRITEBACK_EVERY = 8 << 20;
 
 export class ExtractedArchive {
   private readonly entries = new Map<string, Entry>();

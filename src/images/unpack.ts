@@ -76,8 +76,7 @@ export function decompressStream(mediaType?: string, opts: { digest?: boolean } 
 class SniffingDecompressor extends Transform implements Decompressor {
   private head: Buffer[] = [];
   private headLen = 0;
-  private inner: Transform | undefined;
-  private native: NativeDecompressor | undefined;
+  private inner: NativeDecompressor | undefined;
   private passthrough = false;
   private innerDone: Promise<void> | undefined;
   /** Hashes here what no native decompressor hashes (a plain tar, an empty blob). */
@@ -95,7 +94,7 @@ class SniffingDecompressor extends Transform implements Decompressor {
   digest(): string {
     if (!this.wantDigest) throw new SystemError('decompressStream: created without { digest: true }');
     if (!this.ended) throw new SystemError('decompressStream: digest before the stream ended');
-    return this.native ? this.native.digest() : 'sha256:' + this.hash!.digest('hex');
+    return this.inner ? this.inner.digest() : 'sha256:' + this.hash!.digest('hex');
   }
 
   private start(first: Buffer): void {
@@ -108,7 +107,6 @@ class SniffingDecompressor extends Transform implements Decompressor {
       return;
     }
     const inner = new NativeDecompressor(kind, this.wantDigest);
-    this.native = inner;
     this.hash = undefined;
     this.inner = inner;
     inner.on('data', (chunk: Buffer) => this.out(chunk));

@@ -11,7 +11,7 @@ import { DigestMismatchError, NotFoundError, SystemError } from '../util/errors.
 import { assertDigest, digestHex } from '../util/digest.js';
 import { logger } from '../util/log.js';
 import { sha256File } from '../util/native-layers.js';
-import { startWriteback } from './durable.js';
+import { WritebackPacer } from './durable.js';
 
 const log = logger('content');
 
@@ -234,13 +234,10 @@ export class ContentStore {
   }
 }
 
-const WRITEBACK_STEP = 8 * 1024 * 1024;
-
 class IngestWriter extends Writable implements ContentWriter {
   private readonly hash: Hash = createHash('sha256');
   private count = 0;
-  /** `count` when writeback was last started. */
-  private kicked = 0;
+  private readonly writeback: WritebackPacer | undefined;
   private settled = false;
   private committing: Promise<void> | undefined;
   private verifying: Promise<void> | undefined;
@@ -255,6 +252,7 @@ class IngestWriter extends Writable implements ContentWriter {
   ) {
     super({ highWaterMark: 1 << 20 });
     this.alreadyExists = file === undefined;
+    if (file && durable) this.writeback = new WritebackPacer(file.fd);
   }
 
 
@@ -293,13 +291,10 @@ class IngestWriter extends Writable implements ContentWriter {
     writeAll(this.file.fd, bufs, this.afterWrite(cb));
   }
 
-  /** Every WRITEBACK_STEP bytes, start the disk on what is written: the commit's fsync then finds little left. */
+  /** Start the disk on what is written as it goes: the commit's fsync then finds little left. */
   private afterWrite(cb: (err?: Error | null) => void): (err?: Error | null) => void {
     return (err) => {
-      if (!err && this.durable && this.file && this.count - this.kicked >= WRITEBACK_STEP) {
-        this.kicked = this.count;
-        startWriteback(this.file.fd);
-      }
+      if (!err && this.file) this.writeback?.wrote(this.count);
       cb(err);
     };
   }

@@ -43,3 +43,19 @@ const addon = sysAddon();
 export function startWriteback(fd: number): void {
   addon?.startWriteback(fd);
 }
+
+/** Bytes between two writeback starts on a file written as a stream (a blob, an archive member). */
+const WRITEBACK_STEP = 8 << 20;
+
+/** Starts a streamed file's writeback every WRITEBACK_STEP bytes, so its final fsync finds little left. */
+export class WritebackPacer {
+  private startedAt = 0;
+  constructor(private readonly fd: number) {}
+
+  /** `written`: the file's size so far. */
+  wrote(written: number): void {
+    if (written - this.startedAt < WRITEBACK_STEP) return;
+    this.startedAt = written;
+    startWriteback(this.fd);
+  }
+}
