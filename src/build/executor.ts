@@ -858,7 +858,15 @@ class BuildRun {
     const forward = (c: Buffer) => o.stream(c.toString('utf8'));
     child.stdout!.on('data', forward);
     child.stderr!.on('data', forward);
-    const onAbort = () => void direct(['kill', id, 'KILL']).catch(() => undefined);
+    // A kill that lands before `crun run` has created the container finds nothing to kill: repeat
+    // it until the step's runtime process has exited.
+    const onAbort = () =>
+      void (async () => {
+        while (child.exitCode === null && child.signalCode === null) {
+          await direct(['kill', id, 'KILL']).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
     this.opts.signal?.addEventListener('abort', onAbort);
     const stop = this.ctx.stop;
     stop.addEventListener('abort', onAbort);
